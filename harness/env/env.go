@@ -1,0 +1,633 @@
+package env
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	mobynet "github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+	tc "github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/network"
+	"github.com/testcontainers/testcontainers-go/wait"
+	"golang.org/x/sync/errgroup"
+)
+
+// Config describes one environment. Build it with Option functions: defaults first,
+// the caller's options last (the testcontainers-go habit).
+type Config struct {
+	RunID     string
+	Roles     []Role
+	Images    Images
+	Timeouts  Timeouts
+	Revision  string            // RELEASE_REVISION given to the server
+	Clients   int               // simulated clients in the fleet
+	VolumeMiB int               // size of each client data volume (tmpfs)
+	Env       map[Role]Settings // per-role overrides, applied last
+	Log       io.Writer         // progress lines; secrets never reach it
+}
+
+// Settings are environment variables for a container; an empty value unsets a variable.
+type Settings map[string]string
+
+// Option changes a Config.
+type Option func(*Config)
+
+// WithRoles chooses which roles start (FullStack by default).
+func WithRoles(r ...Role) Option { return func(c *Config) { c.Roles = r } }
+
+// WithServiceEnv overrides environment variables of one role.
+func WithServiceEnv(r Role, s Settings) Option {
+	return func(c *Config) {
+		if c.Env[r] == nil {
+			c.Env[r] = Settings{}
+		}
+		maps.Copy(c.Env[r], s)
+	}
+}
+
+// WithTimeouts replaces the timeouts.
+func WithTimeouts(t Timeouts) Option { return func(c *Config) { c.Timeouts = t } }
+
+// WithRevision sets the release revision the server reports.
+func WithRevision(rev string) Option { return func(c *Config) { c.Revision = rev } }
+
+// WithClients sets the size of the client fleet.
+func WithClients(n int) Option { return func(c *Config) { c.Clients = n } }
+
+// WithLog sends progress lines to w.
+func WithLog(w io.Writer) Option { return func(c *Config) { c.Log = w } }
+
+// WithImages replaces image references (PB_IMAGE_* already applied by default).
+func WithImages(i Images) Option { return func(c *Config) { maps.Copy(c.Images, i) } }
+
+// Environment is one running stack.
+type Environment struct {
+	cfg     Config
+	docker  *Docker
+	Secrets Secrets
+	// ImageIDs records the exact image behind every role, for provenance.
+	ImageIDs map[Role]string
+
+	network *tc.DockerNetwork
+	host    string // where published ports are reached
+	local   bool   // engine on this machine: publish on loopback only
+
+	mu         sync.Mutex
+	containers map[Role]*tc.DockerContainer
+	current    map[Role]Settings // env each role runs with now
+	images     map[Role]string   // image each role runs now
+	volumes    []string
+	toxi       *Toxi
+}
+
+// Start boots an environment. On any error it removes whatever it had started before
+// returning, so a failed boot leaks nothing.
+func Start(ctx context.Context, opts ...Option) (env *Environment, err error) {
+	// Ryuk would be pulled from a registry; the harness does its own cleanup by label.
+	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
+		_ = os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	}
+	cfg := Config{
+		RunID:     "pb" + randomHex(4),
+		Roles:     FullStack,
+		Images:    ImagesFromEnv(),
+		Timeouts:  DefaultTimeouts(),
+		Revision:  "dev",
+		Clients:   10,
+		VolumeMiB: 8,
+		Env:       map[Role]Settings{},
+		Log:       io.Discard,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeouts.Boot)
+	defer cancel()
+
+	d, err := NewDocker(ctx, cfg.Timeouts)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := d.CheckImages(ctx, cfg.Images, cfg.Roles)
+	if err != nil {
+		_ = d.Close()
+		return nil, err
+	}
+	e := &Environment{
+		cfg: cfg, docker: d, Secrets: NewSecrets(), ImageIDs: ids,
+		containers: map[Role]*tc.DockerContainer{}, current: map[Role]Settings{}, images: map[Role]string{},
+	}
+	e.local, e.host = engineLocality(d)
+	defer func() {
+		if err != nil {
+			cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Timeouts.Teardown)
+			defer ccancel()
+			err = errors.Join(err, e.Close(cctx))
+			env = nil
+		}
+	}()
+
+	e.logf("environment %s: creating network", cfg.RunID)
+	nw, err := network.New(ctx, network.WithLabels(ownerLabels(cfg.RunID)))
+	if nw != nil {
+		e.network = nw // registered before the error check: Close removes it even if half made
+	}
+	if err != nil {
+		return e, fmt.Errorf("create network: %w", err)
+	}
+	if slices.Contains(cfg.Roles, Clients) {
+		if err := e.createVolumes(ctx); err != nil {
+			return e, err
+		}
+	}
+
+	for wave := 0; wave <= 1; wave++ {
+		g, gctx := errgroup.WithContext(ctx)
+		for _, r := range cfg.Roles {
+			if startWave(r) != wave {
+				continue
+			}
+			g.Go(func() error { return e.startRole(gctx, r, cfg.Images[r], e.defaultEnv(r)) })
+		}
+		if err := g.Wait(); err != nil {
+			return e, err
+		}
+		if wave == 0 && slices.Contains(cfg.Roles, Toxiproxy) {
+			if err := e.createProxies(ctx); err != nil {
+				return e, err
+			}
+		}
+	}
+	e.logf("environment %s: all %d containers started", cfg.RunID, len(cfg.Roles))
+	return e, nil
+}
+
+// engineLocality decides where published ports are reached. A local engine publishes
+// on 127.0.0.1 only (a chaos stack runs with test secrets, often on shared CI hosts);
+// a remote engine (DOCKER_HOST=tcp://…) is reached at its own address.
+func engineLocality(d *Docker) (local bool, host string) {
+	if h := os.Getenv("TESTCONTAINERS_HOST_OVERRIDE"); h != "" {
+		return false, h
+	}
+	u, err := url.Parse(d.cli.DaemonHost())
+	if err != nil || u.Scheme == "unix" || u.Scheme == "npipe" || u.Scheme == "" {
+		return true, "127.0.0.1"
+	}
+	h := u.Hostname()
+	if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() || h == "localhost" {
+		return true, "127.0.0.1"
+	}
+	return false, h
+}
+
+func (e *Environment) logf(format string, args ...any) {
+	fmt.Fprintf(e.cfg.Log, "[env] "+format+"\n", args...)
+}
+
+// RunID identifies the environment (and labels everything it created).
+func (e *Environment) RunID() string { return e.cfg.RunID }
+
+// Config returns the configuration the environment was started with.
+func (e *Environment) Config() Config { return e.cfg }
+
+// Docker returns the engine handle (process and storage faults use it).
+func (e *Environment) Docker() *Docker { return e.docker }
+
+// Toxi returns the Toxiproxy handle.
+func (e *Environment) Toxi() *Toxi { return e.toxi }
+
+// Has reports whether the role runs in this environment.
+func (e *Environment) Has(r Role) bool { return slices.Contains(e.cfg.Roles, r) }
+
+// defaultEnv is the configuration each service starts with, from docs/CONTRACTS.md,
+// with the per-role overrides of the Config applied last.
+func (e *Environment) defaultEnv(r Role) Settings {
+	s := e.Secrets
+	proxy := func(edge string) string {
+		ed, _ := EdgeByName(edge)
+		return "toxiproxy:" + strconv.Itoa(ed.Port)
+	}
+	var base Settings
+	switch r {
+	case Postgres:
+		base = Settings{"POSTGRES_PASSWORD": s.PostgresPassword}
+	case Redis:
+		base = Settings{"REDIS_PASSWORD": s.RedisPassword}
+	case KV:
+		base = Settings{"REDIS_PASSWORD": s.KVPassword}
+	case Server:
+		base = Settings{
+			"PORT":                    "8788",
+			"NODE_ENV":                "staging",
+			"DATABASE_URL":            "postgres://pocketbrain:" + s.PostgresPassword + "@" + proxy("pg") + "/pocketbrain?sslmode=disable",
+			"REDIS_URL":               "redis://:" + s.RedisPassword + "@" + proxy("redis") + "/0",
+			"REQUIRE_REDIS_FOR_READY": "true",
+			"STREAM_TICKET_SECRET":    s.StreamTicketSecret,
+			"RELEASE_REVISION":        e.cfg.Revision,
+			"CORS_ORIGIN":             "https://app.pocketbrain.example",
+			"REDIS_HEALTH_INTERVAL":   "500ms",
+			"DEPENDENCY_TIMEOUT":      "1s",
+			"SYNC_RETENTION":          "20s",
+			"PRUNE_INTERVAL":          "2s",
+		}
+	case Worker:
+		base = Settings{
+			"PORT":                      "8787",
+			"NODE_ENV":                  "staging",
+			"WORKER_ROUTE_MODE":         "dashboard",
+			"VPS_API_ORIGIN":            "http://" + proxy("vps"),
+			"CLERK_SECRET_KEY":          s.ClerkSecretKey,
+			"CLERK_PUBLISHABLE_KEY":     s.ClerkPublishableKey,
+			"KEY_ENCRYPTION_SECRET":     s.KeyEncryptionSecret,
+			"KV_URL":                    "redis://:" + s.KVPassword + "@" + proxy("kv") + "/0",
+			"PROVIDER_URL":              "http://" + proxy("provider"),
+			"CORS_ORIGIN":               "https://app.pocketbrain.example",
+			"ALLOW_INSECURE_DEV_AUTH":   "false",
+			"VPS_TIMEOUT":               "1s",
+			"VPS_BREAKER_FAILURES":      "5",
+			"VPS_BREAKER_OPEN_FOR":      "3s",
+			"PROVIDER_TIMEOUT":          "1s",
+			"PROVIDER_MAX_RETRIES":      "2",
+			"PROVIDER_BREAKER_FAILURES": "5",
+			"PROVIDER_BREAKER_OPEN_FOR": "3s",
+		}
+	case Provider:
+		base = Settings{"PORT": "8790"}
+	case Clients:
+		base = Settings{
+			"WORKER_URL":       "http://" + proxy("edge"),
+			"CLIENT_COUNT":     strconv.Itoa(e.cfg.Clients),
+			"AUTH_SIGNING_KEY": s.ClerkSecretKey,
+			"QUEUE_CAP":        "20",
+			"QUEUE_RESUME":     "10",
+			"CAPTURE_INTERVAL": "250ms",
+			"SYNC_INTERVAL":    "500ms",
+			"SYNC_TIMEOUT":     "2s",
+			"AI_INTERVAL":      "1s",
+			"PRIMARY_DIR":      "/data/primary",
+			"FALLBACK_DIR":     "/data/fallback",
+		}
+	default:
+		base = Settings{}
+	}
+	maps.Copy(base, e.cfg.Env[r])
+	return base
+}
+
+// command and user per role: the data images are plain Debian trees, the services are
+// FROM scratch images with an entrypoint.
+func roleCommand(r Role) (cmd []string, user string) {
+	switch r {
+	case Postgres:
+		return []string{"pb-postgres-start"}, "postgres"
+	case Redis, KV:
+		// The password comes from the environment so it never appears in the command line.
+		return []string{"sh", "-c", `printf 'requirepass %s\n' "$REDIS_PASSWORD" | exec redis-server - --bind 0.0.0.0 --protected-mode no --save "" --appendonly no`}, "redis"
+	case Toxiproxy:
+		return []string{"-proxy-metrics"}, ""
+	}
+	return nil, ""
+}
+
+func roleWait(r Role, t Timeouts) wait.Strategy {
+	switch r {
+	case Postgres:
+		return wait.ForLog("database system is ready to accept connections").WithStartupTimeout(t.ContainerStart)
+	case Redis, KV:
+		return wait.ForLog("Ready to accept connections").WithStartupTimeout(t.ContainerStart)
+	case Toxiproxy:
+		return wait.ForHTTP("/version").WithPort("8474/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond)
+	case Server:
+		// /metrics answers as soon as the process serves; /ready may rightly be 503 until
+		// Postgres and Redis answer, and steady state is the suite's business.
+		return wait.ForHTTP("/metrics").WithPort("8788/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond)
+	case Worker:
+		return wait.ForHTTP("/ready").WithPort("8787/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond)
+	case Provider:
+		return wait.ForHTTP("/control/stats").WithPort("8790/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond)
+	case Clients:
+		return wait.ForHTTP("/metrics").WithPort("8789/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond)
+	}
+	return nil
+}
+
+func (e *Environment) requestOptions(r Role, image string, settings Settings, wantWait bool) []tc.ContainerCustomizer {
+	envVars := map[string]string{}
+	for k, v := range settings {
+		if v != "" {
+			envVars[k] = v
+		}
+	}
+	opts := []tc.ContainerCustomizer{
+		network.WithNetwork([]string{string(r)}, e.network),
+		tc.WithEnv(envVars),
+		tc.WithLabels(ownerLabels(e.cfg.RunID)),
+		tc.WithLabels(map[string]string{"pocketbrain.chaos.role": string(r)}),
+	}
+	cmd, user := roleCommand(r)
+	if len(cmd) > 0 {
+		opts = append(opts, tc.WithCmd(cmd...))
+	}
+	if user != "" {
+		opts = append(opts, tc.WithConfigModifier(func(c *container.Config) { c.User = user }))
+	}
+	var exposed string
+	if p := HTTPPort(r); p > 0 {
+		exposed = strconv.Itoa(p) + "/tcp"
+		opts = append(opts, tc.WithExposedPorts(exposed))
+	}
+	local := e.local
+	vols := e.volumes
+	opts = append(opts, tc.WithHostConfigModifier(func(hc *container.HostConfig) {
+		if exposed != "" && local {
+			port, _ := mobynet.ParsePort(exposed)
+			hc.PortBindings = mobynet.PortMap{port: {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: "0"}}}
+		}
+		if r == Clients && len(vols) == 2 {
+			hc.Mounts = []mount.Mount{
+				{Type: mount.TypeVolume, Source: vols[0], Target: "/data/primary"},
+				{Type: mount.TypeVolume, Source: vols[1], Target: "/data/fallback"},
+			}
+		}
+	}))
+	if w := roleWait(r, e.cfg.Timeouts); w != nil && wantWait {
+		opts = append(opts, tc.WithWaitStrategy(w))
+	}
+	return opts
+}
+
+func (e *Environment) startRole(ctx context.Context, r Role, image string, settings Settings) error {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeouts.ContainerStart)
+	defer cancel()
+	began := time.Now()
+	ctr, err := tc.Run(ctx, image, e.requestOptions(r, image, settings, true)...)
+	if ctr != nil {
+		e.mu.Lock()
+		e.containers[r] = ctr // registered before the error check, so Close removes it
+		e.current[r] = settings
+		e.images[r] = image
+		e.mu.Unlock()
+	}
+	if err != nil {
+		return fmt.Errorf("start %s (%s): %w%s", r, image, err, e.logTail(r))
+	}
+	e.logf("%s up in %s", r, time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// logTail returns the last lines of a role's log for an error message (redacted of
+// this environment's secrets).
+func (e *Environment) logTail(r Role) string {
+	e.mu.Lock()
+	ctr := e.containers[r]
+	e.mu.Unlock()
+	if ctr == nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Timeouts.DockerCall)
+	defer cancel()
+	rc, err := ctr.Logs(ctx)
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(io.LimitReader(rc, 1<<20))
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 15 {
+		lines = lines[len(lines)-15:]
+	}
+	return "\n--- last log lines of " + string(r) + " ---\n" + e.Redact(strings.Join(lines, "\n"))
+}
+
+// Redact replaces every secret of this environment in s.
+func (e *Environment) Redact(s string) string {
+	for _, v := range e.Secrets.Values() {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, "[REDACTED]")
+		}
+	}
+	return s
+}
+
+func (e *Environment) createVolumes(ctx context.Context) error {
+	for _, name := range []string{"primary", "fallback"} {
+		vname := fmt.Sprintf("%s-%s", e.cfg.RunID, name)
+		cctx, cancel := context.WithTimeout(ctx, e.cfg.Timeouts.DockerCall)
+		_, err := e.docker.cli.VolumeCreate(cctx, client.VolumeCreateOptions{
+			Name:   vname,
+			Driver: "local",
+			// tmpfs with a hard size: a "full disk" is a real ENOSPC, and nothing touches the host disk.
+			DriverOpts: map[string]string{"type": "tmpfs", "device": "tmpfs", "o": fmt.Sprintf("size=%dm", e.cfg.VolumeMiB)},
+			Labels:     ownerLabels(e.cfg.RunID),
+		})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("create volume %s: %w", vname, err)
+		}
+		e.volumes = append(e.volumes, vname)
+	}
+	return nil
+}
+
+// Volume returns the docker volume name behind a client data dir ("primary" or "fallback").
+func (e *Environment) Volume(which string) (string, error) {
+	for _, v := range e.volumes {
+		if strings.HasSuffix(v, "-"+which) {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("no %q volume in environment %s (known: primary, fallback)", which, e.cfg.RunID)
+}
+
+// Container returns the running container of a role.
+func (e *Environment) Container(r Role) (*tc.DockerContainer, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, ok := e.containers[r]
+	if !ok {
+		return nil, fmt.Errorf("role %q is not running in environment %s (roles: %v)", r, e.cfg.RunID, e.cfg.Roles)
+	}
+	return c, nil
+}
+
+// URL is the base URL at which the harness reaches a role's HTTP port from outside.
+func (e *Environment) URL(ctx context.Context, r Role) (string, error) {
+	c, err := e.Container(r)
+	if err != nil {
+		return "", err
+	}
+	p := HTTPPort(r)
+	if p == 0 {
+		return "", fmt.Errorf("role %q serves no HTTP", r)
+	}
+	mp, err := c.MappedPort(ctx, strconv.Itoa(p)+"/tcp")
+	if err != nil {
+		return "", fmt.Errorf("mapped port of %s: %w", r, err)
+	}
+	return "http://" + net.JoinHostPort(e.host, mp.Port()), nil
+}
+
+// CurrentEnv returns a copy of the environment a role runs with now.
+func (e *Environment) CurrentEnv(r Role) Settings {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return maps.Clone(e.current[r])
+}
+
+// CurrentImage returns the image a role runs now.
+func (e *Environment) CurrentImage(r Role) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.images[r]
+}
+
+// Change is a new configuration for a role: env variables to set ("" unsets) and,
+// optionally, another image (a deploy or a rollback).
+type Change struct {
+	Env   Settings
+	Image string
+}
+
+// Replace restarts a role with a changed configuration, keeping its network alias: the
+// way a deploy or a config change reaches a service. The new container must come up.
+func (e *Environment) Replace(ctx context.Context, r Role, ch Change) error {
+	old, err := e.Container(r)
+	if err != nil {
+		return err
+	}
+	settings := e.CurrentEnv(r)
+	maps.Copy(settings, ch.Env)
+	image := e.CurrentImage(r)
+	if ch.Image != "" {
+		image = ch.Image
+	}
+	tctx, cancel := context.WithTimeout(ctx, e.cfg.Timeouts.Teardown)
+	err = old.Terminate(tctx)
+	cancel()
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("stop %s before reconfiguring: %w", r, err)
+	}
+	e.mu.Lock()
+	delete(e.containers, r)
+	e.mu.Unlock()
+	e.logf("%s restarting with a changed configuration", r)
+	return e.startRole(ctx, r, image, settings)
+}
+
+// Exited is what a one-off start of a role produced.
+type Exited struct {
+	Code int
+	Log  string // redacted
+}
+
+// StartExpectExit starts a role with a changed configuration that is expected to make
+// it exit (a fail-fast config gate), waits for the exit, and returns the exit code and
+// log. The running container of the role is left alone.
+func (e *Environment) StartExpectExit(ctx context.Context, r Role, ch Change) (Exited, error) {
+	settings := e.CurrentEnv(r)
+	if settings == nil {
+		settings = e.defaultEnv(r)
+	}
+	maps.Copy(settings, ch.Env)
+	image := ch.Image
+	if image == "" {
+		image = e.cfg.Images[r]
+	}
+	opts := e.requestOptions(r, image, settings, false)
+	// A second container of the role must not answer to the role's alias.
+	opts[0] = network.WithNetwork([]string{string(r) + "-oneoff"}, e.network)
+	ctr, err := tc.Run(ctx, image, opts...)
+	if ctr != nil {
+		defer func() {
+			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Timeouts.Teardown)
+			defer cancel()
+			_ = ctr.Terminate(tctx)
+		}()
+	}
+	if err != nil {
+		return Exited{}, fmt.Errorf("start one-off %s: %w", r, err)
+	}
+	deadline := time.Now().Add(e.cfg.Timeouts.ContainerStart)
+	for {
+		st, err := ctr.State(ctx)
+		if err != nil {
+			return Exited{}, fmt.Errorf("state of one-off %s: %w", r, err)
+		}
+		if !st.Running {
+			rc, lerr := ctr.Logs(ctx)
+			var log []byte
+			if lerr == nil {
+				log, _ = io.ReadAll(io.LimitReader(rc, 1<<20))
+				rc.Close()
+			}
+			return Exited{Code: st.ExitCode, Log: e.Redact(string(log))}, nil
+		}
+		if time.Now().After(deadline) {
+			return Exited{}, fmt.Errorf("one-off %s still running after %s: it did not fail fast", r, e.cfg.Timeouts.ContainerStart)
+		}
+		select {
+		case <-ctx.Done():
+			return Exited{}, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// Close removes every container, then the volumes, then the network, each removal
+// checked; errors are joined. Safe to call more than once.
+func (e *Environment) Close(ctx context.Context) error {
+	var errs []error
+	e.mu.Lock()
+	ctrs := maps.Clone(e.containers)
+	e.containers = map[Role]*tc.DockerContainer{}
+	e.mu.Unlock()
+	var wg sync.WaitGroup
+	var emu sync.Mutex
+	for r, c := range ctrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Terminate(ctx); err != nil && !isNotFound(err) {
+				emu.Lock()
+				errs = append(errs, fmt.Errorf("remove %s: %w", r, err))
+				emu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, v := range e.volumes {
+		if _, err := e.docker.cli.VolumeRemove(ctx, v, client.VolumeRemoveOptions{Force: true}); err != nil && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove volume %s: %w", v, err))
+		}
+	}
+	e.volumes = nil
+	if e.network != nil {
+		if err := e.network.Remove(ctx); err != nil && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove network: %w", err))
+		}
+		e.network = nil
+	}
+	// Belt and braces: anything else labelled with this run (a one-off container whose
+	// removal raced an interrupt) goes too.
+	if _, err := e.docker.Sweep(ctx, SweepAll, e.cfg.RunID); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		e.logf("environment %s removed", e.cfg.RunID)
+	}
+	return errors.Join(errs...)
+}

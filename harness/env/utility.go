@@ -1,0 +1,62 @@
+package env
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	tc "github.com/testcontainers/testcontainers-go"
+)
+
+// RunUtility runs a short-lived command in the Debian data image with the given docker
+// volumes mounted (name → path), waits for it to exit, and returns its exit code and
+// output. Storage faults use it: the services run FROM scratch and have no shell.
+func (e *Environment) RunUtility(ctx context.Context, cmd []string, volumes map[string]string) (Exited, error) {
+	image := e.cfg.Images[Postgres] // the Debian tree with coreutils
+	var mounts []mount.Mount
+	for name, path := range volumes {
+		mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: name, Target: path})
+	}
+	ctr, err := tc.Run(ctx, image,
+		tc.WithCmd(cmd...),
+		tc.WithLabels(ownerLabels(e.cfg.RunID)),
+		tc.WithLabels(map[string]string{"pocketbrain.chaos.role": "utility"}),
+		tc.WithConfigModifier(func(c *container.Config) { c.User = "root" }),
+		tc.WithHostConfigModifier(func(hc *container.HostConfig) { hc.Mounts = mounts; hc.NetworkMode = "none" }),
+	)
+	if ctr != nil {
+		defer func() {
+			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Timeouts.Teardown)
+			defer cancel()
+			_ = ctr.Terminate(tctx)
+		}()
+	}
+	if err != nil {
+		return Exited{}, fmt.Errorf("run utility %v: %w", cmd, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeouts.ContainerStart)
+	defer cancel()
+	for {
+		st, err := ctr.State(ctx)
+		if err != nil {
+			return Exited{}, fmt.Errorf("utility %v: %w", cmd, err)
+		}
+		if !st.Running {
+			rc, lerr := ctr.Logs(ctx)
+			var out []byte
+			if lerr == nil {
+				out, _ = io.ReadAll(io.LimitReader(rc, 1<<20))
+				rc.Close()
+			}
+			return Exited{Code: st.ExitCode, Log: e.Redact(string(out))}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return Exited{}, fmt.Errorf("utility %v did not finish: %w", cmd, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
