@@ -1,0 +1,133 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sort"
+	"strings"
+
+	"github.com/pocketbrain/chaos/harness/env"
+)
+
+// config faults restart a service with changed environment variables (or another
+// image), the way a bad deploy reaches production; Heal restores what ran before.
+//
+// Values may name a secret of the environment as ${secret:NAME}, where NAME is one of
+// secretRefs, so rows can rotate keys without any secret in the matrix file.
+type config struct {
+	spec     Spec
+	role     env.Role
+	previous env.Change
+}
+
+// Unset, as a value, removes a variable.
+const Unset = "<unset>"
+
+var secretRefs = map[string]func(env.Secrets) string{
+	"KEY_ENCRYPTION_SECRET":     func(s env.Secrets) string { return s.KeyEncryptionSecret },
+	"KEY_ENCRYPTION_SECRET_ALT": func(s env.Secrets) string { return s.KeyEncryptionSecretAlt },
+	"CLERK_SECRET_KEY":          func(s env.Secrets) string { return s.ClerkSecretKey },
+	"CLERK_PUBLISHABLE_KEY":     func(s env.Secrets) string { return s.ClerkPublishableKey },
+	"STREAM_TICKET_SECRET":      func(s env.Secrets) string { return s.StreamTicketSecret },
+}
+
+func init() {
+	kinds["config"] = func(s Spec) (Fault, error) {
+		if err := oneOf("config", s.Action, "set_env", "deploy_image"); err != nil {
+			return nil, err
+		}
+		r, err := needRole(s, env.Server, env.Worker, env.Clients, env.Provider)
+		if err != nil {
+			return nil, err
+		}
+		if len(s.Params) == 0 {
+			return nil, fmt.Errorf("config fault on %s: no parameters; give the variables to change (or image=… for deploy_image)", s.Target)
+		}
+		for k, v := range s.Params {
+			if _, err := resolve(v, env.Secrets{}); err != nil {
+				return nil, fmt.Errorf("config fault on %s, %s: %w", s.Target, k, err)
+			}
+		}
+		if s.Action == "deploy_image" && s.Params["image"] == "" {
+			return nil, fmt.Errorf("config fault deploy_image on %s: parameter image is required", s.Target)
+		}
+		return &config{spec: s, role: r}, nil
+	}
+}
+
+func resolve(v string, s env.Secrets) (string, error) {
+	if v == Unset {
+		return "", nil
+	}
+	for {
+		i := strings.Index(v, "${secret:")
+		if i < 0 {
+			return v, nil
+		}
+		j := strings.Index(v[i:], "}")
+		if j < 0 {
+			return "", fmt.Errorf("unterminated ${secret:…} in value")
+		}
+		name := v[i+len("${secret:") : i+j]
+		get, ok := secretRefs[name]
+		if !ok {
+			var names []string
+			for n := range secretRefs {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			return "", fmt.Errorf("unknown secret %q; use one of %s", name, strings.Join(names, ", "))
+		}
+		v = v[:i] + get(s) + v[i+j+1:]
+	}
+}
+
+func (c *config) Spec() Spec          { return c.spec }
+func (c *config) Changes() []env.Role { return []env.Role{c.role} }
+
+func (c *config) Inject(ctx context.Context, e *env.Environment) error {
+	cur := e.CurrentEnv(c.role)
+	ch := env.Change{Env: env.Settings{}}
+	c.previous = env.Change{Env: env.Settings{}, Image: e.CurrentImage(c.role)}
+	for k, v := range c.spec.Params {
+		if c.spec.Action == "deploy_image" && k == "image" {
+			ch.Image = v
+			continue
+		}
+		val, err := resolve(v, e.Secrets)
+		if err != nil {
+			return err
+		}
+		ch.Env[k] = val
+		c.previous.Env[k] = cur[k]
+	}
+	return e.Replace(ctx, c.role, ch)
+}
+
+func (c *config) Heal(ctx context.Context, e *env.Environment) error {
+	if c.previous.Env == nil {
+		return nil // never injected
+	}
+	return e.Replace(ctx, c.role, env.Change{Env: maps.Clone(c.previous.Env), Image: c.previous.Image})
+}
+
+func (c *config) Proof(ctx context.Context, e *env.Environment) []Proof {
+	cur := e.CurrentEnv(c.role)
+	var keys []string
+	for k := range c.spec.Params {
+		if k == "image" {
+			continue
+		}
+		state := "set"
+		if cur[k] == "" {
+			state = "unset"
+		}
+		keys = append(keys, k+" "+state)
+	}
+	sort.Strings(keys)
+	return []Proof{
+		{What: string(c.role) + " image", Value: e.CurrentImage(c.role)},
+		{What: string(c.role) + " variables", Value: strings.Join(keys, ", ")},
+	}
+}
