@@ -1,0 +1,89 @@
+// Package profile reads a run's settings from the environment, in one place: the
+// suites run under `go test`/`ginkgo`, where environment variables are the way in.
+package profile
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Profile is how fast and how long a run goes.
+type Profile struct {
+	// Name is "fast" (CI, engineers) or "release" (production windows, 30-minute canary).
+	Name string
+	// ForScale multiplies every `for:` and range window of the rollback triggers.
+	ForScale float64
+	// ControlSpan is the no-fault control run; CanarySpan the release canary.
+	ControlSpan, CanarySpan time.Duration
+	// OutDir receives evidence.json, the reports and JUnit.
+	OutDir string
+	// Revision is the release revision under test (the server reports it; the deploy
+	// drift trigger compares it with the intended one).
+	Revision string
+	// Clients is the size of the simulated fleet.
+	Clients int
+}
+
+// Env variables, documented in the README.
+const (
+	EnvProfile  = "PB_PROFILE"
+	EnvOut      = "PB_OUT"
+	EnvControl  = "PB_CONTROL_SPAN"
+	EnvCanary   = "PB_CANARY_SPAN"
+	EnvRevision = "PB_REVISION"
+	EnvClients  = "PB_CLIENTS"
+)
+
+// FromEnv reads the profile; errors name the variable and the fix.
+func FromEnv() (Profile, error) {
+	p := Profile{Name: "fast", ForScale: 1.0 / 30, ControlSpan: 20 * time.Second, CanarySpan: 20 * time.Second, Clients: 10, Revision: "dev"}
+	switch v := strings.TrimSpace(os.Getenv(EnvProfile)); v {
+	case "", "fast":
+	case "release":
+		p = Profile{Name: "release", ForScale: 1, ControlSpan: 2 * time.Minute, CanarySpan: 30 * time.Minute, Clients: 10, Revision: "dev"}
+	default:
+		return p, fmt.Errorf("%s=%q: unknown profile; use fast or release", EnvProfile, v)
+	}
+	for name, dst := range map[string]*time.Duration{EnvControl: &p.ControlSpan, EnvCanary: &p.CanarySpan} {
+		if v := os.Getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return p, fmt.Errorf("%s=%q: not a duration; write e.g. 30s or 30m", name, v)
+			}
+			*dst = d
+		}
+	}
+	if v := os.Getenv(EnvClients); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 200 {
+			return p, fmt.Errorf("%s=%q: give a whole number of clients from 1 to 200", EnvClients, v)
+		}
+		p.Clients = n
+	}
+	if v := os.Getenv(EnvRevision); v != "" {
+		p.Revision = v
+	}
+	p.OutDir = os.Getenv(EnvOut)
+	if p.OutDir == "" {
+		p.OutDir = filepath.Join("out", time.Now().UTC().Format("20060102T150405Z"))
+	}
+	abs, err := filepath.Abs(p.OutDir)
+	if err != nil {
+		return p, fmt.Errorf("%s=%q: %w", EnvOut, p.OutDir, err)
+	}
+	p.OutDir = abs
+	return p, nil
+}
+
+// ScaleNote says in words what the profile did to the production windows.
+func (p Profile) ScaleNote() string {
+	if p.ForScale == 1 {
+		return "production timing: every for: and range window as written in the rule files"
+	}
+	return fmt.Sprintf("fast profile: every for: and range window of the rule files multiplied by %.4g (e.g. [15m] → %s, for: 5m → %s)",
+		p.ForScale, time.Duration(float64(15*time.Minute)*p.ForScale), time.Duration(float64(5*time.Minute)*p.ForScale))
+}

@@ -1,0 +1,223 @@
+// Package stack joins the parts of a run: the containers (env), the program (matrix,
+// targets, rules) and the signal monitor that scrapes and evaluates them, plus a small
+// HTTP server of the harness's own that serves the release under test and everything
+// collected as one Prometheus /metrics endpoint.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pocketbrain/chaos/harness/env"
+	"github.com/pocketbrain/chaos/harness/program"
+	"github.com/pocketbrain/chaos/harness/signals"
+)
+
+// Options configure Up.
+type Options struct {
+	Roles []env.Role
+	// ForScale multiplies every `for:` of the alerting rules (1 = production).
+	ForScale float64
+	// IntendedRevision is the release the deploy-drift trigger compares against.
+	IntendedRevision string
+	// Interval is the scrape and evaluation interval.
+	Interval time.Duration
+	// ListenAddr is where the harness serves /metrics and /release ("127.0.0.1:0" by default).
+	ListenAddr string
+	Log        io.Writer
+	EnvOptions []env.Option
+}
+
+// Stack is one running environment with its monitor.
+type Stack struct {
+	Env     *env.Environment
+	Program *program.Program
+	Store   *signals.Store
+	Engine  *signals.Engine
+	Rules   *signals.Rules
+	Monitor *signals.Monitor
+	opts    Options
+	srv     *http.Server
+	// HarnessURL serves /metrics (everything collected) and /release.
+	HarnessURL string
+}
+
+// Check validates the program against the rules and the target catalogue; it needs no
+// Docker, so bad input fails in seconds, before any container starts.
+func Check(prog *program.Program, roles []env.Role, forScale float64) (*signals.Rules, error) {
+	if forScale == 0 {
+		forScale = 1
+	}
+	rules, err := signals.LoadRuleFiles(prog.RulePaths(), signals.WithForScale(forScale))
+	if err != nil {
+		return nil, err
+	}
+	recorded := map[string]bool{}
+	for n := range rules.RecordedNames() {
+		recorded[n] = true
+	}
+	alerts := map[string]bool{}
+	for _, r := range rules.Rules() {
+		if r.Kind == signals.AlertingRule {
+			alerts[r.Name] = true
+		}
+	}
+	exposed := map[string]struct{}{}
+	for n := range prog.Exposed(nil) {
+		exposed[n] = struct{}{}
+	}
+	if err := rules.ValidateAgainst(exposed); err != nil {
+		return nil, fmt.Errorf("rule files name series no target exposes: %w; fix the rule or add the series to %s", err, program.TargetsFile)
+	}
+	if err := prog.Validate(nil, recorded, alerts); err != nil {
+		return nil, err
+	}
+	return rules, nil
+}
+
+// Up validates the program, boots the environment, and starts the monitor. On error
+// everything started is removed again.
+func Up(ctx context.Context, prog *program.Program, o Options) (s *Stack, err error) {
+	if o.Roles == nil {
+		o.Roles = env.FullStack
+	}
+	if o.Interval == 0 {
+		o.Interval = signals.DefaultInterval
+	}
+	if o.ListenAddr == "" {
+		o.ListenAddr = "127.0.0.1:0"
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if o.IntendedRevision == "" {
+		o.IntendedRevision = "dev"
+	}
+	rules, err := Check(prog, o.Roles, o.ForScale)
+	if err != nil {
+		return nil, err
+	}
+	store := signals.NewStore()
+	engine := signals.NewEngine(store)
+	s = &Stack{Program: prog, Store: store, Engine: engine, Rules: rules, opts: o}
+	s.Monitor = signals.NewMonitor(signals.NewCollector(store), engine, rules, signals.WithInterval(o.Interval))
+	defer func() {
+		if err != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			err = errors.Join(err, s.Down(cctx))
+			s = nil
+		}
+	}()
+	if err := s.serve(); err != nil {
+		return s, err
+	}
+	envOpts := append([]env.Option{env.WithRoles(o.Roles...), env.WithLog(o.Log)}, o.EnvOptions...)
+	s.Env, err = env.Start(ctx, envOpts...)
+	if err != nil {
+		return s, err
+	}
+	if err := s.RefreshTargets(ctx); err != nil {
+		return s, err
+	}
+	if err := s.Monitor.Start(context.WithoutCancel(ctx)); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// serve starts the harness's own endpoint: /release (the intended revision, a static
+// target) and /metrics (everything collected, for an engineer's Prometheus or Grafana).
+func (s *Stack) serve() error {
+	ln, err := net.Listen("tcp", s.opts.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("harness endpoint: listen on %s: %w; choose a free address (the port is taken?)", s.opts.ListenAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", signals.NewExporter(s.Store))
+	mux.HandleFunc("/release", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintf(w, "# HELP pocketbrain_release_intended_info The release under test.\n# TYPE pocketbrain_release_intended_info gauge\npocketbrain_release_intended_info{revision=%q} 1\n", s.opts.IntendedRevision)
+	})
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.HarnessURL = "http://" + ln.Addr().String()
+	go func() { _ = s.srv.Serve(ln) }()
+	return nil
+}
+
+// RefreshTargets points every scrape target at the role's current published port
+// (a restarted container gets a new one). Target names stay, so series stay one series.
+func (s *Stack) RefreshTargets(ctx context.Context) error {
+	c := s.Monitor.Collector()
+	for _, t := range s.Program.Targets {
+		var url string
+		switch t.Kind {
+		case "static":
+			url = s.HarnessURL + "/release"
+		default:
+			if !slices.Contains(s.opts.Roles, t.Role) {
+				continue
+			}
+			base, err := s.Env.URL(ctx, t.Role)
+			if err != nil {
+				return err
+			}
+			url = base + t.Path
+		}
+		kind := signals.TargetKind(t.Kind)
+		if t.Kind == "static" {
+			kind = signals.KindPrometheus
+		}
+		if err := c.SetTarget(signals.Target{Name: t.Name, Kind: kind, URL: url, Prefix: t.Prefix}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// VerifyCatalogue waits until every series the catalogue lists for the running roles
+// is really exposed, so the catalogue cannot drift from the services.
+func (s *Stack) VerifyCatalogue(ctx context.Context) error {
+	var missing []string
+	_, err := s.Monitor.WaitFor(ctx, "every catalogued series to be exposed", func(ctx context.Context) (bool, error) {
+		have := s.Store.MetricNames()
+		missing = missing[:0]
+		for _, t := range s.Program.Targets {
+			if t.Lazy || (t.Role != "" && !slices.Contains(s.opts.Roles, t.Role)) {
+				continue
+			}
+			for _, n := range t.Series {
+				if _, ok := have[n]; !ok {
+					missing = append(missing, t.Name+":"+n)
+				}
+			}
+		}
+		sort.Strings(missing)
+		signals.Observe(ctx, "missing %s", strings.Join(missing, ", "))
+		return len(missing) == 0, nil
+	})
+	return err
+}
+
+// Down stops the monitor and the harness endpoint and removes the environment.
+func (s *Stack) Down(ctx context.Context) error {
+	var errs []error
+	if s.Monitor != nil {
+		s.Monitor.Stop()
+	}
+	if s.srv != nil {
+		_ = s.srv.Close()
+	}
+	if s.Env != nil {
+		errs = append(errs, s.Env.Close(ctx))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,172 @@
+package pocketbrain
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/pocketbrain/chaos/harness/evidence"
+	"github.com/pocketbrain/chaos/harness/program"
+	"github.com/pocketbrain/chaos/harness/signals"
+)
+
+// describeMatrix turns every row of the matrix file into a spec: the matrix is data,
+// and this is the only Go that rows need.
+func describeMatrix(p *program.Program) {
+	Describe("Failure-mode matrix", Label("matrix"), func() {
+		for _, row := range p.Matrix.Rows {
+			It(row.ID+": "+row.Name, Label(row.GinkgoLabels()...), func(ctx SpecContext) {
+				rr, err := rec.BeginRow(evidence.RowSpec{ID: row.ID, Name: row.Mode + " — " + row.Name, Labels: row.GinkgoLabels(), Runbook: row.Runbook, Triggers: row.Triggers})
+				Expect(err).NotTo(HaveOccurred())
+				fmt.Fprintf(progressOut(), "\n[%s] runbook %s\n", row.ID, row.Runbook)
+				runErr := runner.Run(ctx, row, rr)
+				if runErr != nil {
+					_ = rr.Fail(st.Env.Redact(runErr.Error()))
+				} else {
+					_ = rr.Pass()
+				}
+				Expect(runErr).NotTo(HaveOccurred())
+			}, NodeTimeout(6*time.Minute))
+		}
+	})
+
+	Describe("No-fault control", Label("control"), func() {
+		It("keeps every trigger quiet and every row's detection false under steady traffic", func(ctx SpecContext) {
+			w, err := observeWindow(ctx, prof.ControlSpan, controlExprs(p))
+			if err == nil {
+				err = rec.SetControl(w)
+			}
+			Expect(err).NotTo(HaveOccurred())
+			Expect(w.Pass).To(BeTrue(), w.Detail)
+		}, NodeTimeout(prof.ControlSpan+3*time.Minute))
+	})
+}
+
+// controlExprs are the detection expressions of every row: none may hold without its fault.
+func controlExprs(p *program.Program) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range p.Matrix.Rows {
+		for _, e := range r.Detect {
+			if !seen[e] {
+				seen[e] = true
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+// observeWindow watches the stack with no fault for span: every trigger must stay
+// inactive and no expression in mustStayFalse may ever hold. It returns the window with
+// the triggers' values over the span.
+func observeWindow(ctx context.Context, span time.Duration, mustStayFalse []string) (evidence.Window, error) {
+	steadyCtx, cancel := context.WithTimeout(ctx, st.Env.Config().Timeouts.SteadyState)
+	defer cancel()
+	if _, err := st.Monitor.WaitFor(steadyCtx, "steady state before the window", runnerQuiet()); err != nil {
+		return evidence.Window{}, err
+	}
+	w := evidence.Window{Planned: evidence.Millis(span), Started: time.Now()}
+	var violations []string
+	deadline := time.Now().Add(span)
+	lastLine := time.Time{}
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return w, ctx.Err()
+		case <-time.After(st.Monitor.Interval()):
+		}
+		last, _ := st.Monitor.LastTick()
+		for _, a := range st.Rules.Alerts() {
+			if a.State == signals.AlertPending || a.State == signals.AlertFiring {
+				violations = append(violations, fmt.Sprintf("%s %s at %s", a.Name, a.State, last.T.UTC().Format(time.RFC3339)))
+			}
+		}
+		for _, e := range mustStayFalse {
+			if _, present, err := st.Engine.Value(ctx, e, last.T); err == nil && present {
+				violations = append(violations, fmt.Sprintf("%q held at %s", e, last.T.UTC().Format(time.RFC3339)))
+			}
+		}
+		if time.Since(lastLine) > 10*time.Second {
+			fmt.Fprintf(progressOut(), "[window] %s left, %d violations so far\n", time.Until(deadline).Round(time.Second), len(violations))
+			lastLine = time.Now()
+		}
+	}
+	w.Ended = time.Now()
+	for _, info := range st.Rules.Rules() {
+		if info.Kind != signals.AlertingRule {
+			continue
+		}
+		tr := evidence.TriggerTrace{Alert: info.Name, Expr: info.Expr}
+		m, err := st.Engine.RangeQuery(ctx, info.Expr, w.Started, w.Ended, st.Monitor.Interval())
+		if err == nil {
+			for _, s := range m {
+				for _, f := range s.Floats {
+					tr.Points = append(tr.Points, evidence.Point{T: time.UnixMilli(f.T), V: evidence.Float(f.F)})
+					if evidence.Float(f.F) > tr.MaxValue {
+						tr.MaxValue = evidence.Float(f.F)
+					}
+				}
+			}
+		}
+		for _, v := range violations {
+			if strings.HasPrefix(v, info.Name+" ") && strings.Contains(v, "firing") {
+				tr.EverFired = true
+			}
+		}
+		w.Triggers = append(w.Triggers, tr)
+	}
+	w.Pass = len(violations) == 0
+	if !w.Pass {
+		if len(violations) > 20 {
+			violations = append(violations[:20], fmt.Sprintf("… and %d more", len(violations)-20))
+		}
+		w.Detail = strings.Join(violations, "; ")
+	} else {
+		w.Detail = fmt.Sprintf("%d triggers quiet and %d detection expressions false at every tick for %s", len(w.Triggers), len(mustStayFalse), span)
+	}
+	return w, nil
+}
+
+func runnerQuiet() signals.Condition {
+	return func(ctx context.Context) (bool, error) {
+		for _, a := range st.Rules.Alerts() {
+			if a.State == signals.AlertPending || a.State == signals.AlertFiring {
+				signals.Observe(ctx, "%s %s", a.Name, a.State)
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+}
+
+// tee writes to several writers; a progress line must reach the terminal even when
+// Ginkgo buffers the spec's output.
+type tee struct {
+	mu sync.Mutex
+	ws []io.Writer
+}
+
+func newTee(ws ...io.Writer) *tee { return &tee{ws: ws} }
+
+func (t *tee) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, w := range t.ws {
+		_, _ = w.Write(p)
+	}
+	return len(p), nil
+}
+
+func progressOut() io.Writer {
+	if runner != nil && runner.Progress != nil {
+		return runner.Progress
+	}
+	return GinkgoWriter
+}

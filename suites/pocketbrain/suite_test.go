@@ -1,0 +1,224 @@
+// Package pocketbrain is the Ginkgo suite that proves the PocketBrain reliability
+// program on the reference stack: one environment per Ginkgo process, every row of the
+// matrix as a spec, the baseline captures, the no-fault control and the canary, and an
+// evidence report at the end.
+//
+//	go tool ginkgo --label-filter='row:FM8-redis-down' ./suites/pocketbrain
+package pocketbrain
+
+import (
+	"context"
+	"io"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/reporters"
+	"github.com/onsi/ginkgo/v2/types"
+	. "github.com/onsi/gomega"
+
+	"github.com/pocketbrain/chaos/faults"
+	"github.com/pocketbrain/chaos/harness/env"
+	"github.com/pocketbrain/chaos/harness/evidence"
+	"github.com/pocketbrain/chaos/harness/profile"
+	"github.com/pocketbrain/chaos/harness/program"
+	"github.com/pocketbrain/chaos/harness/scenario"
+	"github.com/pocketbrain/chaos/harness/stack"
+	"github.com/pocketbrain/chaos/reports"
+)
+
+// Everything one Ginkgo process shares across its specs.
+var (
+	prof   profile.Profile
+	prog   *program.Program
+	st     *stack.Stack
+	rec    *evidence.Recorder
+	guard  = &faults.Guard{}
+	runner *scenario.Runner
+)
+
+func programDir() string {
+	if d := os.Getenv("PB_PROGRAM"); d != "" {
+		return d
+	}
+	return filepath.Join("..", "..", "program")
+}
+
+func TestPocketBrain(t *testing.T) {
+	var err error
+	if prof, err = profile.FromEnv(); err != nil {
+		t.Fatal(err)
+	}
+	// Bad program input fails here, in seconds, before any container starts.
+	if prog, err = program.Load(programDir()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = stack.Check(prog, nil, prof.ForScale); err != nil {
+		t.Fatal(err)
+	}
+	describeMatrix(prog)
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "PocketBrain reliability program")
+}
+
+var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
+	// Process 1, once per run: remove what earlier runs whose process is gone left.
+	d, err := env.NewDocker(ctx, env.DefaultTimeouts())
+	Expect(err).NotTo(HaveOccurred())
+	defer d.Close()
+	rep, err := d.Sweep(ctx, env.SweepOrphans, "")
+	Expect(err).NotTo(HaveOccurred())
+	if rep.Containers+rep.Networks+rep.Volumes > 0 {
+		fmt.Fprintf(GinkgoWriter, "swept leftovers of earlier runs: %d containers, %d networks, %d volumes\n", rep.Containers, rep.Networks, rep.Volumes)
+	}
+	return nil
+}, func(ctx SpecContext, _ []byte) {
+	var err error
+	Expect(os.MkdirAll(prof.OutDir, 0o755)).To(Succeed())
+	rec, err = evidence.NewRecorder(prof.OutDir, evidence.Meta{
+		Profile:    prof.Name,
+		TimeScale:  evidence.TimeScale{ForScale: prof.ForScale, Note: prof.ScaleNote()},
+		Provenance: provenance(),
+	}, evidence.WithFileName(fmt.Sprintf("evidence-p%d.json", GinkgoParallelProcess())))
+	Expect(err).NotTo(HaveOccurred())
+	stopSignals := rec.InterruptOnSignal(os.Interrupt, syscall.SIGTERM)
+	DeferCleanup(stopSignals)
+	for path, sum := range prog.Hashes {
+		Expect(rec.AddFile(evidence.FileHash{Path: "program/" + path, SHA256: sum})).To(Succeed())
+	}
+
+	var progress io.Writer = GinkgoWriter
+	if os.Getenv("PB_QUIET") == "" {
+		progress = newTee(GinkgoWriter, os.Stderr)
+	}
+	began := time.Now()
+	st, err = stack.Up(ctx, prog, stack.Options{
+		ForScale:         prof.ForScale,
+		IntendedRevision: prof.Revision,
+		Log:              progress,
+		EnvOptions:       []env.Option{env.WithClients(prof.Clients), env.WithRevision(prof.Revision)},
+	})
+	// Teardown registered before the error check: a half-booted stack is removed too.
+	DeferCleanup(func(ctx SpecContext) {
+		if st != nil {
+			Expect(st.Down(ctx)).To(Succeed())
+		}
+	}, NodeTimeout(2*time.Minute))
+	Expect(err).NotTo(HaveOccurred())
+	fmt.Fprintf(progress, "[suite] stack up in %s; harness endpoint %s/metrics\n", time.Since(began).Round(time.Millisecond), st.HarnessURL)
+	rec.Redactor().With(st.Env.Secrets.Values()...)
+	for role, id := range st.Env.ImageIDs {
+		Expect(rec.AddImage(evidence.Image{Role: string(role), Ref: st.Env.CurrentImage(role), ID: id})).To(Succeed())
+	}
+	vctx, cancel := context.WithTimeout(ctx, st.Env.Config().Timeouts.SteadyState)
+	defer cancel()
+	Expect(st.VerifyCatalogue(vctx)).To(Succeed())
+	runner = &scenario.Runner{Stack: st, Guard: guard, Progress: progress, DataLoss: dataLossCheck}
+}, NodeTimeout(5*time.Minute))
+
+// After every spec: heal whatever is still active, and prove Toxiproxy is clean.
+var _ = AfterEach(func(ctx SpecContext) {
+	if st == nil {
+		return
+	}
+	healed, err := guard.HealAll(ctx, st.Env)
+	if len(healed) > 0 {
+		fmt.Fprintf(GinkgoWriter, "guard healed: %s\n", strings.Join(healed, "; "))
+		_ = st.RefreshTargets(ctx)
+	}
+	Expect(err).NotTo(HaveOccurred())
+	dirty, err := st.Env.Toxi().Dirty(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(dirty).To(BeEmpty(), "toxiproxy must be clean after every spec")
+}, NodeTimeout(3*time.Minute))
+
+var _ = SynchronizedAfterSuite(func() {
+	if rec != nil {
+		_, _ = rec.Finish()
+	}
+}, func() {})
+
+// ReportAfterSuite runs once, on process 1, after every process has finished: it writes
+// JUnit with Ginkgo's own reporter and merges the processes' evidence into one report.
+var _ = ReportAfterSuite("evidence report", func(report Report) {
+	if prof.OutDir == "" {
+		return
+	}
+	Expect(os.MkdirAll(prof.OutDir, 0o755)).To(Succeed())
+	Expect(reporters.GenerateJUnitReport(report, filepath.Join(prof.OutDir, "junit.xml"))).To(Succeed())
+	run, err := mergeProcessEvidence(prof.OutDir, report)
+	Expect(err).NotTo(HaveOccurred())
+	red := evidence.NewRedactor(evidence.SecretsFromEnv(os.Environ())...)
+	Expect(reports.WriteAll(run, prof.OutDir, reports.WithRedactor(red))).To(Succeed())
+	fmt.Fprintf(os.Stderr, "\n[suite] verdict %s — evidence report: %s\n", run.Verdict.Decision, filepath.Join(prof.OutDir, "report.html"))
+})
+
+func mergeProcessEvidence(dir string, report Report) (*evidence.Run, error) {
+	paths, _ := filepath.Glob(filepath.Join(dir, "evidence-p*.json"))
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("no evidence-p*.json in %s: no process recorded anything (did the suite start?)", dir)
+	}
+	var runs []*evidence.Run
+	for _, p := range paths {
+		r, err := evidence.Load(p)
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, r)
+	}
+	run := runs[0]
+	if len(runs) > 1 {
+		var err error
+		if run, err = evidence.Merge(runs...); err != nil {
+			return nil, err
+		}
+	}
+	if report.SpecialSuiteFailureReasons != nil {
+		for _, r := range report.SpecialSuiteFailureReasons {
+			if strings.Contains(r, "Interrupted") {
+				run.Interrupted, run.Complete = true, false
+				run.InterruptReason = r
+			}
+		}
+	}
+	run.Provenance.LabelFilter = report.SuiteConfig.LabelFilter
+	run.Verdict = evidence.ComputeVerdict(run)
+	return run, nil
+}
+
+func provenance() evidence.Provenance {
+	host, _ := os.Hostname()
+	return evidence.Provenance{
+		HarnessRevision: harnessRevision(),
+		GoVersion:       runtime.Version(),
+		Host:            host,
+	}
+}
+
+// harnessRevision reads the checkout's HEAD without shelling out to git.
+func harnessRevision() string {
+	if v := os.Getenv("PB_HARNESS_REVISION"); v != "" {
+		return v
+	}
+	head, err := os.ReadFile(filepath.Join("..", "..", ".git", "HEAD"))
+	if err != nil {
+		return "unknown"
+	}
+	ref := strings.TrimSpace(string(head))
+	if !strings.HasPrefix(ref, "ref: ") {
+		return ref
+	}
+	b, err := os.ReadFile(filepath.Join("..", "..", ".git", strings.TrimPrefix(ref, "ref: ")))
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+var _ = types.Report{}
