@@ -1,0 +1,278 @@
+package evidence
+
+import (
+	"time"
+)
+
+// SchemaVersion names the JSON layout written by this package. Bump the
+// suffix for any change an older reader could misread (renamed or retyped
+// fields); purely additive, optional fields keep the version.
+const SchemaVersion = "pocketbrain.chaos/evidence/v1"
+
+// Profiles.
+const (
+	ProfileFast    = "fast"
+	ProfileRelease = "release"
+)
+
+// Verdict decisions.
+const (
+	DecisionGo         = "GO"
+	DecisionNoGo       = "NO-GO"
+	DecisionIncomplete = "INCOMPLETE"
+)
+
+// Status of a row.
+type Status string
+
+const (
+	StatusRunning     Status = "running" // begun, not ended: the process stopped mid-row
+	StatusPassed      Status = "passed"
+	StatusFailed      Status = "failed"
+	StatusSkipped     Status = "skipped"
+	StatusInterrupted Status = "interrupted"
+)
+
+// Evaluation phases.
+const (
+	PhaseSteady    = "steady"
+	PhaseFault     = "fault"
+	PhaseRecovered = "recovered"
+	PhaseControl   = "control"
+)
+
+// Series kinds.
+const (
+	KindSignal  = "signal"
+	KindTrigger = "trigger"
+)
+
+// Gate step results.
+const (
+	GatePass    = "pass"
+	GateFail    = "fail"
+	GateSkipped = "skipped"
+	GateNA      = "n/a"
+)
+
+// Data-loss verdicts (Jepsen's valid/invalid/unknown).
+const (
+	DataLossValid   = "valid"
+	DataLossInvalid = "invalid"
+	DataLossUnknown = "unknown"
+)
+
+// Run is the whole evidence of one harness run (or of several merged shards).
+type Run struct {
+	Schema      string    `json:"schema"`
+	RunID       string    `json:"run_id"`
+	Profile     string    `json:"profile"`
+	TimeScale   TimeScale `json:"time_scale"`
+	Started     time.Time `json:"started"`
+	Ended       time.Time `json:"ended,omitzero"`
+	Complete    bool      `json:"complete"`
+	Interrupted bool      `json:"interrupted"`
+	// InterruptReason says why the run stopped early (signal, panic, timeout).
+	InterruptReason string          `json:"interrupt_reason,omitempty"`
+	Provenance      Provenance      `json:"provenance"`
+	Verdict         Verdict         `json:"verdict"`
+	Problems        []string        `json:"problems,omitempty"`
+	Baseline        []BaselineCheck `json:"baseline,omitempty"`
+	Gate            []GateStep      `json:"gate,omitempty"`
+	Rows            []Row           `json:"rows"`
+	Control         *Window         `json:"control,omitempty"`
+	Canary          *Window         `json:"canary,omitempty"`
+	Shards          []Shard         `json:"shards,omitempty"`
+}
+
+// TimeScale records how far a profile shortened the production windows.
+type TimeScale struct {
+	// ForScale multiplies every production `for:` duration (1 = unchanged,
+	// 0.1 = ten times shorter).
+	ForScale float64 `json:"for_scale"`
+	Note     string  `json:"note,omitempty"`
+}
+
+// Provenance pins what was tested, so two reports can be compared.
+type Provenance struct {
+	HarnessRevision string     `json:"harness_revision"`
+	HarnessDirty    bool       `json:"harness_dirty,omitempty"`
+	GoVersion       string     `json:"go_version,omitempty"`
+	DockerVersion   string     `json:"docker_version,omitempty"`
+	Images          []Image    `json:"images,omitempty"`
+	Files           []FileHash `json:"files,omitempty"`
+	LabelFilter     string     `json:"label_filter,omitempty"`
+	Host            string     `json:"host,omitempty"`
+}
+
+// Image is one container image the stack ran.
+type Image struct {
+	Role string `json:"role"`
+	Ref  string `json:"ref"`
+	ID   string `json:"id"`
+}
+
+// FileHash pins a data file the verdict depends on (matrix, rule files).
+type FileHash struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+}
+
+// Verdict is derived from the rest of the run by ComputeVerdict.
+type Verdict struct {
+	Decision string   `json:"decision"`
+	Reasons  []string `json:"reasons,omitempty"`
+}
+
+// BaselineCheck compares one field of a live endpoint with the value the
+// reliability program's baseline captures list.
+type BaselineCheck struct {
+	Endpoint string `json:"endpoint"`
+	Field    string `json:"field"`
+	Document string `json:"document"`
+	Observed string `json:"observed"`
+	Pass     bool   `json:"pass"`
+}
+
+// GateStep is one step of the release-gate checklist.
+type GateStep struct {
+	Step    int    `json:"step"`
+	Name    string `json:"name"`
+	Command string `json:"command,omitempty"`
+	Result  string `json:"result"`
+	Detail  string `json:"detail,omitempty"`
+}
+
+// Row is one failure mode of the matrix, as run.
+type Row struct {
+	ID       string   `json:"id"`
+	Name     string   `json:"name"`
+	Labels   []string `json:"labels,omitempty"`
+	Runbook  string   `json:"runbook,omitempty"`
+	Triggers []string `json:"triggers,omitempty"`
+	Status   Status   `json:"status"`
+	Failure  string   `json:"failure,omitempty"`
+	// Attempts counts BeginRow calls for this ID (Ginkgo retries).
+	Attempts    int          `json:"attempts"`
+	Started     time.Time    `json:"started,omitzero"`
+	Ended       time.Time    `json:"ended,omitzero"`
+	Fault       Fault        `json:"fault"`
+	Mitigation  Mitigation   `json:"mitigation"`
+	Times       Times        `json:"times"`
+	Evaluations []Evaluation `json:"evaluations,omitempty"`
+	DataLoss    *DataLoss    `json:"data_loss,omitempty"`
+	Timeline    *Timeline    `json:"timeline,omitempty"`
+}
+
+// Fault is what was injected, and proof that it acted.
+type Fault struct {
+	Kind       string            `json:"kind"`
+	Target     string            `json:"target"`
+	Params     map[string]string `json:"params,omitempty"`
+	InjectedAt time.Time         `json:"injected_at,omitzero"`
+	HealedAt   time.Time         `json:"healed_at,omitzero"`
+	Proof      []Proof           `json:"proof,omitempty"`
+}
+
+// Proof is one observation showing the fault took effect.
+type Proof struct {
+	What  string `json:"what"`
+	Value string `json:"value"`
+}
+
+// Mitigation is the first mitigation from the document, as applied.
+type Mitigation struct {
+	Action    string    `json:"action,omitempty"`
+	AppliedAt time.Time `json:"applied_at,omitzero"`
+}
+
+// Times are the measured durations; nil means the moment was not reached.
+// Detect and Fire count from Fault.InjectedAt, Recover from
+// Mitigation.AppliedAt.
+type Times struct {
+	Detect  *Duration `json:"detect_ms,omitempty"`
+	Fire    *Duration `json:"fire_ms,omitempty"`
+	Recover *Duration `json:"recover_ms,omitempty"`
+}
+
+// Evaluation is one PromQL expression evaluated at one instant.
+type Evaluation struct {
+	Phase   string    `json:"phase"`
+	Expr    string    `json:"expr"`
+	Value   Float     `json:"value"`
+	Present bool      `json:"present"`
+	Want    string    `json:"want"`
+	Pass    bool      `json:"pass"`
+	At      time.Time `json:"at"`
+}
+
+// DataLoss is the checker's judgement of the row's workload history.
+type DataLoss struct {
+	Verdict            string `json:"verdict"`
+	Ops                int    `json:"ops"`
+	Acknowledged       int    `json:"acknowledged"`
+	Lost               int    `json:"lost"`
+	Duplicated         int    `json:"duplicated"`
+	Unexpected         int    `json:"unexpected"`
+	RejectedButApplied int    `json:"rejected_but_applied"`
+	Unknown            int    `json:"unknown"`
+	Detail             string `json:"detail,omitempty"`
+}
+
+// Timeline holds the series drawn for a row.
+type Timeline struct {
+	Series  []Series `json:"series"`
+	Windows []Span   `json:"windows,omitempty"`
+}
+
+// Series is one expression sampled over time.
+type Series struct {
+	Name   string  `json:"name"`
+	Expr   string  `json:"expr"`
+	Kind   string  `json:"kind"`
+	Points []Point `json:"points"`
+}
+
+// Point is one sample.
+type Point struct {
+	T time.Time `json:"t"`
+	V Float     `json:"v"`
+}
+
+// Span is a labelled interval (the fault window, the mitigation...).
+type Span struct {
+	From  time.Time `json:"from"`
+	To    time.Time `json:"to,omitzero"`
+	Label string    `json:"label"`
+}
+
+// Window is the no-fault control run or the canary.
+type Window struct {
+	// Planned is the span the window was meant to cover.
+	Planned  Duration       `json:"planned_ms"`
+	Started  time.Time      `json:"started"`
+	Ended    time.Time      `json:"ended,omitzero"`
+	Triggers []TriggerTrace `json:"triggers"`
+	Pass     bool           `json:"pass"`
+	Detail   string         `json:"detail,omitempty"`
+}
+
+// TriggerTrace is one rollback trigger over a window.
+type TriggerTrace struct {
+	Alert     string  `json:"alert"`
+	Expr      string  `json:"expr,omitempty"`
+	MaxValue  Float   `json:"max_value"`
+	EverFired bool    `json:"ever_fired"`
+	Points    []Point `json:"points,omitempty"`
+}
+
+// Shard summarises one input of Merge.
+type Shard struct {
+	RunID       string    `json:"run_id"`
+	LabelFilter string    `json:"label_filter,omitempty"`
+	Host        string    `json:"host,omitempty"`
+	Started     time.Time `json:"started"`
+	Ended       time.Time `json:"ended,omitzero"`
+	Complete    bool      `json:"complete"`
+	Rows        []string  `json:"rows,omitempty"`
+}

@@ -1,0 +1,210 @@
+package reports
+
+import (
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pocketbrain/chaos/harness/evidence"
+)
+
+// view is the run prepared for display; both renderers read only this, so
+// Markdown and HTML always say the same thing.
+type view struct {
+	Run          *evidence.Run
+	Verdict      evidence.Verdict
+	StaleVerdict string // the stored decision, when it differs from the recomputed one
+	VerdictClass string
+	BadRows      []rowRef
+	BadGate      []evidence.GateStep
+	ScaleNote    string
+	Generated    string
+	Rows         []rowView
+	Control      *windowView
+	Canary       *windowView
+	Windows      []windowSection // control then canary, for the HTML loop
+}
+
+type windowSection struct {
+	ID, Title string
+	W         *windowView
+}
+
+type rowRef struct {
+	ID, Anchor, Name string
+	Status           evidence.Status
+}
+
+type rowView struct {
+	evidence.Row
+	Anchor      string
+	RunbookHref string
+	Params      []kv
+	Detect      string
+	Fire        string
+	Recover     string
+	FaultLabel  string
+	StatusClass string
+	Chart       chart
+	HasChart    bool
+}
+
+type kv struct{ K, V string }
+
+type windowView struct {
+	Title string
+	*evidence.Window
+	Chart    chart
+	HasChart bool
+}
+
+func buildView(run *evidence.Run, o options) *view {
+	v := &view{Run: run, Verdict: evidence.ComputeVerdict(run), Generated: o.now().UTC().Format(time.RFC3339)}
+	if run.Verdict.Decision != "" && run.Verdict.Decision != v.Verdict.Decision {
+		v.StaleVerdict = run.Verdict.Decision
+	}
+	v.VerdictClass = map[string]string{evidence.DecisionGo: "go", evidence.DecisionNoGo: "nogo"}[v.Verdict.Decision]
+	if v.VerdictClass == "" {
+		v.VerdictClass = "incomplete"
+	}
+	if run.TimeScale.ForScale != 0 && run.TimeScale.ForScale != 1 {
+		v.ScaleNote = fmt.Sprintf("Profile %q shortened every production `for:` duration ×%g", run.Profile, run.TimeScale.ForScale)
+		if run.TimeScale.Note != "" {
+			v.ScaleNote += " (" + run.TimeScale.Note + ")"
+		}
+		v.ScaleNote += "."
+	}
+	for _, g := range run.Gate {
+		if g.Result != evidence.GatePass && g.Result != evidence.GateNA {
+			v.BadGate = append(v.BadGate, g)
+		}
+	}
+	for _, r := range run.Rows {
+		rv := rowView{
+			Row:         r,
+			Anchor:      anchor(r.ID),
+			Detect:      fmtDur(r.Times.Detect),
+			Fire:        fmtDur(r.Times.Fire),
+			Recover:     fmtDur(r.Times.Recover),
+			FaultLabel:  strings.TrimSpace(r.Fault.Kind + " " + r.Fault.Target),
+			StatusClass: statusClass(r.Status),
+		}
+		rv.RunbookHref = safeHref(o.runbookBase + r.Runbook)
+		for _, k := range slices.Sorted(maps.Keys(r.Fault.Params)) {
+			rv.Params = append(rv.Params, kv{k, r.Fault.Params[k]})
+		}
+		if r.Timeline != nil {
+			var moments []momentMarker
+			inj := r.Fault.InjectedAt
+			if !inj.IsZero() && r.Times.Detect != nil {
+				moments = append(moments, momentMarker{At: inj.Add(r.Times.Detect.Duration), Label: "detected +" + rv.Detect, Color: "#2b8a3e"})
+			}
+			if !inj.IsZero() && r.Times.Fire != nil {
+				moments = append(moments, momentMarker{At: inj.Add(r.Times.Fire.Duration), Label: "fired +" + rv.Fire, Color: "#c92a2a"})
+			}
+			mit := r.Mitigation.AppliedAt
+			if !mit.IsZero() {
+				moments = append(moments, momentMarker{At: mit, Label: "mitigation", Color: "#495057"})
+				if r.Times.Recover != nil {
+					moments = append(moments, momentMarker{At: mit.Add(r.Times.Recover.Duration), Label: "recovered +" + rv.Recover, Color: "#1f5fa8"})
+				}
+			}
+			rv.Chart = buildChart("Timeline of row "+r.ID, r.Timeline.Series, r.Timeline.Windows, inj, "fault injected", moments)
+			rv.HasChart = !rv.Chart.Empty
+		}
+		v.Rows = append(v.Rows, rv)
+		if r.Status != evidence.StatusPassed || (r.DataLoss != nil && r.DataLoss.Verdict != evidence.DataLossValid) || r.DataLoss == nil {
+			v.BadRows = append(v.BadRows, rowRef{ID: r.ID, Anchor: rv.Anchor, Name: r.Name, Status: r.Status})
+		}
+	}
+	v.Control = windowViewOf("Control (no fault)", run.Control)
+	v.Canary = windowViewOf("Canary", run.Canary)
+	v.Windows = []windowSection{{"control", "Control (no fault)", v.Control}, {"canary", "Canary", v.Canary}}
+	return v
+}
+
+func windowViewOf(title string, w *evidence.Window) *windowView {
+	if w == nil {
+		return nil
+	}
+	wv := &windowView{Title: title, Window: w}
+	var series []evidence.Series
+	for _, t := range w.Triggers {
+		series = append(series, evidence.Series{Name: t.Alert, Expr: t.Expr, Kind: evidence.KindTrigger, Points: t.Points})
+	}
+	wv.Chart = buildChart(title+" triggers", series, nil, w.Started, "window start", nil)
+	wv.HasChart = !wv.Chart.Empty
+	return wv
+}
+
+// safeHref keeps relative and http(s) links; anything else (javascript:,
+// data:) is shown as text, not linked.
+func safeHref(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "" && u.Scheme != "http" && u.Scheme != "https") {
+		return ""
+	}
+	return s
+}
+
+// anchor makes an HTML id from a row id (ids are data, so keep it tame).
+func anchor(id string) string {
+	var b strings.Builder
+	b.WriteString("row-")
+	for _, r := range strings.ToLower(id) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || r == '-' || r == '_' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	return b.String()
+}
+
+func statusClass(s evidence.Status) string {
+	switch s {
+	case evidence.StatusPassed:
+		return "pass"
+	case evidence.StatusSkipped, evidence.StatusRunning, evidence.StatusInterrupted:
+		return "warn"
+	}
+	return "fail"
+}
+
+func fmtDur(d *evidence.Duration) string {
+	if d == nil {
+		return "not reached"
+	}
+	return fmtDuration(d.Duration)
+}
+
+func fmtDuration(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	}
+	d = d.Round(time.Second)
+	if d < time.Hour {
+		return fmt.Sprintf("%dm %02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%dh %02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05.000Z")
+}
+
+func resultMark(pass bool) string {
+	if pass {
+		return "✔ pass"
+	}
+	return "✘ fail"
+}
