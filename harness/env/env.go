@@ -92,6 +92,10 @@ type Environment struct {
 	images     map[Role]string   // image each role runs now
 	volumes    []string
 	toxi       *Toxi
+
+	// BeforeReplace, when set, runs before a role's container is replaced (e.g. to save
+	// the client fleet's in-memory history before a restart starts a new one).
+	BeforeReplace func(ctx context.Context, r Role) error
 }
 
 // Start boots an environment. On any error it removes whatever it had started before
@@ -514,6 +518,11 @@ func (e *Environment) Replace(ctx context.Context, r Role, ch Change) error {
 	image := e.CurrentImage(r)
 	if ch.Image != "" {
 		image = ch.Image
+	}
+	if e.BeforeReplace != nil {
+		if err := e.BeforeReplace(ctx, r); err != nil {
+			return fmt.Errorf("before replacing %s: %w", r, err)
+		}
 	}
 	tctx, cancel := context.WithTimeout(ctx, e.cfg.Timeouts.Teardown)
 	err = old.Terminate(tctx)

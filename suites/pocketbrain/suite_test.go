@@ -119,7 +119,8 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	vctx, cancel := context.WithTimeout(ctx, st.Env.Config().Timeouts.SteadyState)
 	defer cancel()
 	Expect(st.VerifyCatalogue(vctx)).To(Succeed())
-	runner = &scenario.Runner{Stack: st, Guard: guard, Progress: progress, DataLoss: dataLossCheck}
+	runner = &scenario.Runner{Stack: st, Guard: guard, Progress: progress}
+	wireWorkload()
 }, NodeTimeout(5*time.Minute))
 
 // After every spec: heal whatever is still active, and prove Toxiproxy is clean.

@@ -1,0 +1,159 @@
+// Package workload talks to the client fleet and the server on the harness's behalf:
+// it pauses the users, drains every queue, reads the history and the server's final
+// state, keeps the history across client restarts, and hands both to the checker.
+package workload
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/pocketbrain/chaos/fixtures/clients/history"
+	"github.com/pocketbrain/chaos/harness/checker"
+	"github.com/pocketbrain/chaos/harness/env"
+	"github.com/pocketbrain/chaos/harness/evidence"
+)
+
+// Workload follows one environment's client fleet.
+type Workload struct {
+	Env *env.Environment
+	// OutDir receives history/<name>.json and verdict files for offline re-checks.
+	OutDir string
+	// FinalSyncTimeout bounds the drain of every queue.
+	FinalSyncTimeout time.Duration
+
+	mu   sync.Mutex
+	kept map[string]history.Op // by mutation id + invoke, across client restarts
+}
+
+// New returns a Workload for e.
+func New(e *env.Environment, outDir string) *Workload {
+	return &Workload{Env: e, OutDir: outDir, FinalSyncTimeout: 60 * time.Second, kept: map[string]history.Op{}}
+}
+
+func (w *Workload) call(ctx context.Context, role env.Role, method, path string, timeout time.Duration) ([]byte, int, error) {
+	base, err := w.Env.URL(ctx, role)
+	if err != nil {
+		return nil, 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(nil))
+	if err != nil {
+		return nil, 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s %s %s: %w", role, method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	return b, resp.StatusCode, err
+}
+
+// Keep fetches the fleet's history now and keeps it, so that a client restart (which
+// starts a new in-memory history) loses nothing. Environment hooks call it before the
+// clients container is replaced.
+func (w *Workload) Keep(ctx context.Context) error {
+	b, code, err := w.call(ctx, env.Clients, http.MethodGet, "/history", 30*time.Second)
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK {
+		return fmt.Errorf("clients /history: status %d", code)
+	}
+	ops, err := checker.DecodeHistory(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, op := range ops {
+		w.kept[op.MutationID+"|"+op.Invoke.Format(time.RFC3339Nano)] = op
+	}
+	return nil
+}
+
+// History is every op kept so far.
+func (w *Workload) History() []history.Op {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]history.Op, 0, len(w.kept))
+	for _, op := range w.kept {
+		out = append(out, op)
+	}
+	return out
+}
+
+// Check pauses the users, drains every queue, reads history and final state, judges
+// them, stores both as JSON under OutDir/history/<name>.*.json, and resumes the users.
+func (w *Workload) Check(ctx context.Context, name string) (*evidence.DataLoss, error) {
+	if _, code, err := w.call(ctx, env.Clients, http.MethodPost, "/pause", 30*time.Second); err != nil || code != http.StatusOK {
+		return nil, fmt.Errorf("pause the users: status %d: %v", code, err)
+	}
+	defer func() {
+		_, _, _ = w.call(context.WithoutCancel(ctx), env.Clients, http.MethodPost, "/resume", 30*time.Second)
+	}()
+	path := fmt.Sprintf("/final-sync?timeout=%s", w.FinalSyncTimeout)
+	body, code, err := w.call(ctx, env.Clients, http.MethodPost, path, w.FinalSyncTimeout+10*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("final sync: %w", err)
+	}
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("final sync did not drain every queue within %s: %s", w.FinalSyncTimeout, bytes.TrimSpace(body))
+	}
+	if err := w.Keep(ctx); err != nil {
+		return nil, err
+	}
+	stateBody, code, err := w.call(ctx, env.Server, http.MethodGet, "/api/v2/sync/state", 60*time.Second)
+	var state *checker.FinalState
+	if err == nil && code == http.StatusOK {
+		state, err = checker.DecodeState(bytes.NewReader(stateBody))
+	} else if err == nil {
+		err = fmt.Errorf("server /api/v2/sync/state: status %d", code)
+	}
+	ops := w.History()
+	res := checker.Check(ops, state)
+	if werr := w.store(name, ops, state, res); werr != nil && err == nil {
+		err = werr
+	}
+	dl := &evidence.DataLoss{
+		Verdict:            string(res.Verdict),
+		Ops:                res.Counts.Ops,
+		Acknowledged:       res.Counts.Acknowledged,
+		Lost:               res.Counts.Lost,
+		Duplicated:         res.Counts.Duplicated,
+		Unexpected:         res.Counts.Unexpected,
+		RejectedButApplied: res.Counts.RejectedButApplied,
+		Unknown:            res.Counts.Unknown,
+		Detail:             res.Summary(),
+	}
+	return dl, err
+}
+
+func (w *Workload) store(name string, ops []history.Op, state *checker.FinalState, res checker.Result) error {
+	if w.OutDir == "" {
+		return nil
+	}
+	dir := filepath.Join(w.OutDir, "history")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for suffix, v := range map[string]any{"history": history.History{Ops: ops}, "state": state, "verdict": res} {
+		b, err := json.MarshalIndent(v, "", " ")
+		if err != nil {
+			return err
+		}
+		if err := evidence.WriteFileAtomic(filepath.Join(dir, name+"."+suffix+".json"), b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
