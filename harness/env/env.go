@@ -136,6 +136,11 @@ func Start(ctx context.Context, opts ...Option) (env *Environment, err error) {
 		containers: map[Role]*tc.DockerContainer{}, current: map[Role]Settings{}, images: map[Role]string{},
 	}
 	e.local, e.host = engineLocality(d)
+	if e.local && os.Getenv("TESTCONTAINERS_HOST_OVERRIDE") == "" {
+		// Inside a container testcontainers-go guesses the host from the default gateway;
+		// a local engine's loopback-published ports are on 127.0.0.1 and nowhere else.
+		_ = os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+	}
 	defer func() {
 		if err != nil {
 			cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Timeouts.Teardown)
@@ -184,9 +189,6 @@ func Start(ctx context.Context, opts ...Option) (env *Environment, err error) {
 // on 127.0.0.1 only (a chaos stack runs with test secrets, often on shared CI hosts);
 // a remote engine (DOCKER_HOST=tcp://…) is reached at its own address.
 func engineLocality(d *Docker) (local bool, host string) {
-	if h := os.Getenv("TESTCONTAINERS_HOST_OVERRIDE"); h != "" {
-		return false, h
-	}
 	u, err := url.Parse(d.cli.DaemonHost())
 	if err != nil || u.Scheme == "unix" || u.Scheme == "npipe" || u.Scheme == "" {
 		return true, "127.0.0.1"
@@ -194,6 +196,9 @@ func engineLocality(d *Docker) (local bool, host string) {
 	h := u.Hostname()
 	if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() || h == "localhost" {
 		return true, "127.0.0.1"
+	}
+	if o := os.Getenv("TESTCONTAINERS_HOST_OVERRIDE"); o != "" {
+		return false, o
 	}
 	return false, h
 }
@@ -314,17 +319,17 @@ func roleWait(r Role, t Timeouts) wait.Strategy {
 	case Redis, KV:
 		return wait.ForLog("Ready to accept connections").WithStartupTimeout(t.ContainerStart)
 	case Toxiproxy:
-		return wait.ForHTTP("/version").WithPort("8474/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond)
+		return wait.ForHTTP("/version").WithPort("8474/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond).WithForcedIPv4LocalHost()
 	case Server:
 		// /metrics answers as soon as the process serves; /ready may rightly be 503 until
 		// Postgres and Redis answer, and steady state is the suite's business.
-		return wait.ForHTTP("/metrics").WithPort("8788/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond)
+		return wait.ForHTTP("/metrics").WithPort("8788/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond).WithForcedIPv4LocalHost()
 	case Worker:
-		return wait.ForHTTP("/ready").WithPort("8787/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond)
+		return wait.ForHTTP("/ready").WithPort("8787/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond).WithForcedIPv4LocalHost()
 	case Provider:
-		return wait.ForHTTP("/control/stats").WithPort("8790/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond)
+		return wait.ForHTTP("/control/stats").WithPort("8790/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond).WithForcedIPv4LocalHost()
 	case Clients:
-		return wait.ForHTTP("/metrics").WithPort("8789/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond)
+		return wait.ForHTTP("/metrics").WithPort("8789/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond).WithForcedIPv4LocalHost()
 	}
 	return nil
 }

@@ -77,11 +77,17 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	if rep.Containers+rep.Networks+rep.Volumes > 0 {
 		fmt.Fprintf(GinkgoWriter, "swept leftovers of earlier runs: %d containers, %d networks, %d volumes\n", rep.Containers, rep.Networks, rep.Volumes)
 	}
-	return nil
-}, func(ctx SpecContext, _ []byte) {
+	// One run id for every process, so their evidence merges into one run.
+	rev := harnessRevision()
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	return []byte(time.Now().UTC().Format("20060102T150405Z") + "-" + rev)
+}, func(ctx SpecContext, runID []byte) {
 	var err error
 	Expect(os.MkdirAll(prof.OutDir, 0o755)).To(Succeed())
 	rec, err = evidence.NewRecorder(prof.OutDir, evidence.Meta{
+		RunID:      string(runID),
 		Profile:    prof.Name,
 		TimeScale:  evidence.TimeScale{ForScale: prof.ForScale, Note: prof.ScaleNote()},
 		Provenance: provenance(),
