@@ -60,6 +60,8 @@ type RuleInfo struct {
 	Group string   `json:"group"`
 	Line  int      `json:"line"` // line of the rule in File
 	Expr  string   `json:"expr"`
+	// EffectiveExpr is the expression as evaluated when a window scale applies.
+	EffectiveExpr string `json:"effective_expr,omitempty"`
 	// Metrics are the metric names the expression selects, sorted. Selectors
 	// without a literal name (e.g. {__name__=~"x.*"}) cannot be checked and are left out.
 	Metrics []string          `json:"metrics"`
@@ -113,7 +115,8 @@ type AlertTransition struct {
 }
 
 type ruleConfig struct {
-	forScale float64
+	forScale    float64
+	windowScale float64
 }
 
 // RuleOption configures rule loading.
@@ -125,6 +128,18 @@ type RuleOption func(*ruleConfig)
 func WithForScale(f float64) RuleOption {
 	return func(c *ruleConfig) { c.forScale = f }
 }
+
+// WithWindowScale multiplies every range window ([15m]) and subquery range of the
+// rule expressions by f, so that a fast profile's triggers also resolve within its
+// span (a [15m] window would keep "sustained increase" true for 15 minutes after the
+// fault healed). RuleInfo.EffectiveExpr shows the expression as evaluated. Windows
+// never shrink below minWindow, so rate() and increase() keep two samples.
+func WithWindowScale(f float64) RuleOption {
+	return func(c *ruleConfig) { c.windowScale = f }
+}
+
+// minWindow is the smallest scaled window: three 1 s scrapes.
+const minWindow = 3 * time.Second
 
 // RuleFile is a rule file's name (used in messages) and content.
 type RuleFile struct {
@@ -146,9 +161,10 @@ type loadedRule struct {
 // Rules holds loaded recording and alerting rules and their alert state.
 // Evaluate them with Eval; the accessors are safe to call concurrently.
 type Rules struct {
-	forScale  float64
-	recording []*loadedRule
-	alerting  []*loadedRule
+	forScale    float64
+	windowScale float64
+	recording   []*loadedRule
+	alerting    []*loadedRule
 
 	evalMu sync.Mutex // one evaluation at a time: rule state is sequential
 
@@ -178,14 +194,17 @@ func LoadRuleFiles(paths []string, opts ...RuleOption) (*Rules, error) {
 
 // ParseRuleFiles parses rule files held in memory; see LoadRuleFiles.
 func ParseRuleFiles(files []RuleFile, opts ...RuleOption) (*Rules, error) {
-	cfg := ruleConfig{forScale: 1}
+	cfg := ruleConfig{forScale: 1, windowScale: 1}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if !(cfg.forScale > 0) || math.IsInf(cfg.forScale, 0) {
 		return nil, fmt.Errorf("for-scale %v must be a positive finite factor, e.g. 1.0/60 for a fast profile or 1 for production timing", cfg.forScale)
 	}
-	r := &Rules{forScale: cfg.forScale, lastStates: map[string]AlertState{}}
+	if !(cfg.windowScale > 0) || math.IsInf(cfg.windowScale, 0) {
+		return nil, fmt.Errorf("window-scale %v must be a positive finite factor, e.g. 1.0/30 for a fast profile or 1 for production windows", cfg.windowScale)
+	}
+	r := &Rules{forScale: cfg.forScale, windowScale: cfg.windowScale, lastStates: map[string]AlertState{}}
 	p := parser.NewParser(parser.Options{})
 	logger := promslog.NewNopLogger()
 	var errs []error
@@ -238,6 +257,10 @@ func (r *Rules) build(file string, line int, g rulefmt.RuleGroup, rl rulefmt.Rul
 		lbls[k] = v
 	}
 	info := RuleInfo{File: file, Group: g.Name, Line: line, Expr: rl.Expr, Metrics: ReferencedMetrics(expr)}
+	if r.windowScale != 1 {
+		scaleWindows(expr, r.windowScale)
+		info.EffectiveExpr = expr.String()
+	}
 	if len(lbls) > 0 {
 		info.Labels = lbls
 	}
@@ -257,6 +280,26 @@ func (r *Rules) build(file string, line int, g rulefmt.RuleGroup, rl rulefmt.Rul
 	lr.info = info
 	return lr, nil
 }
+
+// scaleWindows rewrites every range window of expr in place.
+func scaleWindows(expr parser.Expr, f float64) {
+	scale := func(d time.Duration) time.Duration {
+		out := time.Duration(math.Round(float64(d)*f/float64(time.Second))) * time.Second
+		return max(out, minWindow)
+	}
+	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+		switch x := n.(type) {
+		case *parser.MatrixSelector:
+			x.Range = scale(x.Range)
+		case *parser.SubqueryExpr:
+			x.Range = scale(x.Range)
+		}
+		return nil
+	})
+}
+
+// WindowScale is the factor applied to range windows (1 = as written).
+func (r *Rules) WindowScale() float64 { return r.windowScale }
 
 func (r *Rules) scale(d time.Duration) time.Duration {
 	return time.Duration(math.Round(float64(d) * r.forScale))

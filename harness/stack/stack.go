@@ -24,7 +24,7 @@ import (
 // Options configure Up.
 type Options struct {
 	Roles []env.Role
-	// ForScale multiplies every `for:` of the alerting rules (1 = production).
+	// ForScale multiplies every `for:` and every range window of the rules (1 = production).
 	ForScale float64
 	// IntendedRevision is the release the deploy-drift trigger compares against.
 	IntendedRevision string
@@ -56,7 +56,7 @@ func Check(prog *program.Program, roles []env.Role, forScale float64) (*signals.
 	if forScale == 0 {
 		forScale = 1
 	}
-	rules, err := signals.LoadRuleFiles(prog.RulePaths(), signals.WithForScale(forScale))
+	rules, err := signals.LoadRuleFiles(prog.RulePaths(), signals.WithForScale(forScale), signals.WithWindowScale(forScale))
 	if err != nil {
 		return nil, err
 	}
