@@ -1,4 +1,32 @@
 # Every target is a thin wrapper: the logic lives in scripts and Go code.
-.PHONY: images test run clean-leftovers
+# The README documents the two commands a user needs: `make run` and `make test`.
+SHELL := /bin/bash
+export TESTCONTAINERS_RYUK_DISABLED := true
+GO ?= go
+# A long suite needs more than go test's default 10 minutes.
+TEST_TIMEOUT ?= 75m
+# Where a run writes evidence.json, report.md, report.html and junit.xml.
+PB_OUT ?= $(CURDIR)/out/$(shell date -u +%Y%m%dT%H%M%SZ)
+
+.PHONY: images test unit suites run clean-leftovers promtool-check
+
+## images: build every image locally (idempotent, cached).
 images:
-	bash fixtures/images/build.sh
+	bash fixtures/images/build.sh --require-all
+
+## test: images, unit tests, then the whole suite on the reference stack (fast profile).
+test: images
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+## unit: the tests that need no Docker.
+unit:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /suites/)
+
+## run: the release manager's run: the full matrix, baseline, gate, control and canary
+## on the reference stack, ending in the evidence report (PB_PROFILE=fast for a short one).
+run: images
+	PB_PROFILE=$${PB_PROFILE:-release} PB_OUT=$(PB_OUT) $(GO) tool ginkgo -timeout $(TEST_TIMEOUT) ./suites/pocketbrain
+
+## clean-leftovers: remove every container, network and volume with the harness label.
+clean-leftovers:
+	$(GO) run ./cmd/pbchaos sweep --all

@@ -530,7 +530,7 @@ func (e *Environment) Replace(ctx context.Context, r Role, ch Change) error {
 		}
 	}
 	tctx, cancel := context.WithTimeout(ctx, e.cfg.Timeouts.Teardown)
-	err = old.Terminate(tctx)
+	err = old.Terminate(tctx, tc.StopTimeout(2*time.Second))
 	cancel()
 	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("stop %s before reconfiguring: %w", r, err)
@@ -615,7 +615,7 @@ func (e *Environment) Close(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := c.Terminate(ctx); err != nil && !isNotFound(err) {
+			if err := c.Terminate(ctx, tc.StopTimeout(2*time.Second)); err != nil && !isNotFound(err) {
 				emu.Lock()
 				errs = append(errs, fmt.Errorf("remove %s: %w", r, err))
 				emu.Unlock()

@@ -100,7 +100,9 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	}
 
 	var progress io.Writer = GinkgoWriter
-	if os.Getenv("PB_QUIET") == "" {
+	// Ginkgo shows GinkgoWriter only for failures unless verbose: progress goes to the
+	// terminal as well, so a long wait always says what it awaits.
+	if _, rc := GinkgoConfiguration(); !rc.Verbose && !rc.VeryVerbose && os.Getenv("PB_QUIET") == "" {
 		progress = newTee(GinkgoWriter, os.Stderr)
 	}
 	began := time.Now()
