@@ -1,0 +1,69 @@
+package faults
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pocketbrain/chaos/harness/env"
+)
+
+func TestNewValidatesEverySpec(t *testing.T) {
+	cases := []struct {
+		name string
+		spec Spec
+		want string // "" = valid
+	}{
+		{"network down", Spec{Kind: "network", Action: "down", Edge: "redis"}, ""},
+		{"latency toxic", Spec{Kind: "network", Action: "latency", Edge: "vps", Params: map[string]string{"latency": "1500", "jitter": "10"}}, ""},
+		{"unknown kind", Spec{Kind: "meteor"}, `unknown fault kind "meteor"`},
+		{"unknown edge", Spec{Kind: "network", Action: "down", Edge: "nope"}, `unknown edge "nope"`},
+		{"unknown toxic", Spec{Kind: "network", Action: "melt", Edge: "pg"}, `unknown action "melt"`},
+		{"unknown toxic param", Spec{Kind: "network", Action: "latency", Edge: "pg", Params: map[string]string{"delay": "1"}}, `unknown parameter "delay"`},
+		{"non-numeric toxic param", Spec{Kind: "network", Action: "timeout", Edge: "pg", Params: map[string]string{"timeout": "1s"}}, "not a whole number"},
+		{"bad stream", Spec{Kind: "network", Action: "latency", Edge: "pg", Params: map[string]string{"stream": "sideways"}}, "use upstream or downstream"},
+		{"process stop", Spec{Kind: "process", Action: "stop", Target: "postgres"}, ""},
+		{"process unknown target", Spec{Kind: "process", Action: "stop", Target: "toxiproxy"}, `unknown target "toxiproxy"`},
+		{"process unknown action", Spec{Kind: "process", Action: "explode", Target: "server"}, `unknown action "explode"`},
+		{"config set", Spec{Kind: "config", Action: "set_env", Target: "worker", Params: map[string]string{"KEY_ENCRYPTION_SECRET": "${secret:KEY_ENCRYPTION_SECRET_ALT}"}}, ""},
+		{"config no params", Spec{Kind: "config", Action: "set_env", Target: "worker"}, "no parameters"},
+		{"config unknown secret", Spec{Kind: "config", Action: "set_env", Target: "worker", Params: map[string]string{"X": "${secret:NOPE}"}}, `unknown secret "NOPE"`},
+		{"config deploy without image", Spec{Kind: "config", Action: "deploy_image", Target: "server", Params: map[string]string{"X": "1"}}, "parameter image is required"},
+		{"storage both", Spec{Kind: "storage", Action: "fill", Target: "primary,fallback"}, ""},
+		{"storage unknown volume", Spec{Kind: "storage", Action: "fill", Target: "tertiary"}, `unknown volume "tertiary"`},
+		{"provider 503", Spec{Kind: "provider", Action: "respond", Params: map[string]string{"status": "503", "latency": "2s"}}, ""},
+		{"provider bad latency", Spec{Kind: "provider", Action: "respond", Params: map[string]string{"latency": "soon"}}, "not a duration"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := New(c.spec)
+			if c.want == "" {
+				require.NoError(t, err)
+				require.Equal(t, c.spec, f.Spec())
+				return
+			}
+			require.Error(t, err)
+			require.Contains(t, err.Error(), c.want)
+		})
+	}
+}
+
+func TestConfigResolvesSecretsAndNeverPrintsValues(t *testing.T) {
+	s := env.Secrets{KeyEncryptionSecret: "old-secret-value", KeyEncryptionSecretAlt: "new-secret-value"}
+	v, err := resolve("${secret:KEY_ENCRYPTION_SECRET_ALT}", s)
+	require.NoError(t, err)
+	require.Equal(t, "new-secret-value", v)
+	v, err = resolve(Unset, s)
+	require.NoError(t, err)
+	require.Empty(t, v)
+	_, err = resolve("${secret:KEY_ENCRYPTION_SECRET", s)
+	require.ErrorContains(t, err, "unterminated")
+
+	spec := Spec{Kind: "config", Action: "set_env", Target: "worker", Params: map[string]string{"KEY_ENCRYPTION_SECRET": "literal-secret"}}
+	require.False(t, strings.Contains(spec.String(), "literal-secret"), "a config fault's description must not print values: %s", spec)
+}
+
+func TestKindsListsEveryKind(t *testing.T) {
+	require.Equal(t, []string{"config", "network", "process", "provider", "storage"}, Kinds())
+}

@@ -1,0 +1,34 @@
+package profile
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestProfiles(t *testing.T) {
+	t.Setenv(EnvProfile, "")
+	t.Setenv(EnvOut, t.TempDir())
+	p, err := FromEnv()
+	require.NoError(t, err)
+	require.Equal(t, "fast", p.Name)
+	require.InDelta(t, 1.0/30, p.ForScale, 1e-9)
+	require.Contains(t, p.ScaleNote(), "[15m] → 30s")
+
+	t.Setenv(EnvProfile, "release")
+	p, err = FromEnv()
+	require.NoError(t, err)
+	require.Equal(t, 1.0, p.ForScale)
+	require.Equal(t, 30*time.Minute, p.CanarySpan)
+}
+
+func TestBadSettingsNameTheVariable(t *testing.T) {
+	for name, val := range map[string]string{EnvProfile: "turbo", EnvCanary: "soon", EnvClients: "0"} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(name, val)
+			_, err := FromEnv()
+			require.ErrorContains(t, err, name)
+		})
+	}
+}
