@@ -11,6 +11,7 @@ import (
 	"io"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -20,7 +21,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/reporters"
-	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
 	"github.com/pocketbrain/chaos/faults"
@@ -121,6 +121,7 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	Expect(err).NotTo(HaveOccurred())
 	fmt.Fprintf(progress, "[suite] stack up in %s; harness endpoint %s/metrics\n", time.Since(began).Round(time.Millisecond), st.HarnessURL)
 	rec.Redactor().With(st.Env.Secrets.Values()...)
+	Expect(rec.Update(func(run *evidence.Run) { run.Provenance.DockerVersion = st.Env.Docker().ServerVersion(ctx) })).To(Succeed())
 	for role, id := range st.Env.ImageIDs {
 		Expect(rec.AddImage(evidence.Image{Role: string(role), Ref: st.Env.CurrentImage(role), ID: id})).To(Succeed())
 	}
@@ -210,24 +211,16 @@ func provenance() evidence.Provenance {
 	}
 }
 
-// harnessRevision reads the checkout's HEAD without shelling out to git.
+// harnessRevision is the checkout's HEAD (PB_HARNESS_REVISION overrides it, e.g. for a
+// tarball without .git).
 func harnessRevision() string {
 	if v := os.Getenv("PB_HARNESS_REVISION"); v != "" {
 		return v
 	}
-	head, err := os.ReadFile(filepath.Join("..", "..", ".git", "HEAD"))
+	out, err := exec.Command("git", "rev-parse", "HEAD").Output()
 	if err != nil {
 		return "unknown"
 	}
-	ref := strings.TrimSpace(string(head))
-	if !strings.HasPrefix(ref, "ref: ") {
-		return ref
-	}
-	b, err := os.ReadFile(filepath.Join("..", "..", ".git", strings.TrimPrefix(ref, "ref: ")))
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(b))
+	return strings.TrimSpace(string(out))
 }
 
-var _ = types.Report{}
