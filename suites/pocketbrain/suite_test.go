@@ -132,6 +132,14 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	wireWorkload()
 }, NodeTimeout(5*time.Minute))
 
+// Before every spec: Toxiproxy starts clean (every proxy enabled, no toxic), with a timeout.
+var _ = BeforeEach(func(ctx SpecContext) {
+	if st == nil {
+		return
+	}
+	Expect(st.Env.Toxi().Reset(ctx)).To(Succeed())
+}, NodeTimeout(30*time.Second))
+
 // After every spec: heal whatever is still active, and prove Toxiproxy is clean.
 var _ = AfterEach(func(ctx SpecContext) {
 	if st == nil {
