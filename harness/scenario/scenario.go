@@ -30,6 +30,10 @@ type Runner struct {
 	Progress io.Writer
 	// DataLoss, when set, judges the workload after each row (nil: not checked).
 	DataLoss func(ctx context.Context) (*evidence.DataLoss, error)
+	// Hold, when set, runs right after the fire phase (and after the row's own hold),
+	// while the fault is still active: `pbchaos hold` keeps the stack faulted there
+	// until the engineer is done. An error stops the row before the mitigation.
+	Hold func(ctx context.Context, row program.Row) error
 }
 
 func (r *Runner) say(row program.Row, phase, format string, args ...any) {
@@ -178,6 +182,11 @@ func (r *Runner) Run(ctx context.Context, row program.Row, rr *evidence.RowRecor
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(hold):
+		}
+	}
+	if r.Hold != nil {
+		if err := r.Hold(ctx, row); err != nil {
+			return fmt.Errorf("hold: %w", err)
 		}
 	}
 
