@@ -1,6 +1,10 @@
 package env
 
-import "time"
+import (
+	"fmt"
+	"os"
+	"time"
+)
 
 // Timeouts names every wait the harness makes, in one place (the Kubernetes e2e
 // framework's habit), so that a slow machine is tuned here and nowhere else.
@@ -33,5 +37,39 @@ func DefaultTimeouts() Timeouts {
 		Detect:         60 * time.Second,
 		Fire:           90 * time.Second,
 		Recover:        90 * time.Second,
+	}.withOverrides()
+}
+
+// TimeoutEnv names the variables that override a phase timeout (a Go duration, > 0),
+// e.g. PB_DETECT_TIMEOUT=10s for a quick failing run in a leak test.
+var TimeoutEnv = map[string]func(*Timeouts) *time.Duration{
+	"PB_STEADY_TIMEOUT":  func(t *Timeouts) *time.Duration { return &t.SteadyState },
+	"PB_DETECT_TIMEOUT":  func(t *Timeouts) *time.Duration { return &t.Detect },
+	"PB_FIRE_TIMEOUT":    func(t *Timeouts) *time.Duration { return &t.Fire },
+	"PB_RECOVER_TIMEOUT": func(t *Timeouts) *time.Duration { return &t.Recover },
+}
+
+// withOverrides applies the valid PB_*_TIMEOUT variables; CheckTimeoutEnv reports the
+// malformed ones (profile.FromEnv calls it, so a typo fails the run at once).
+func (t Timeouts) withOverrides() Timeouts {
+	for name, field := range TimeoutEnv {
+		if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
+			*field(&t) = d
+		}
 	}
+	return t
+}
+
+// CheckTimeoutEnv returns an error naming the first malformed PB_*_TIMEOUT variable.
+func CheckTimeoutEnv() error {
+	for name := range TimeoutEnv {
+		v := os.Getenv(name)
+		if v == "" {
+			continue
+		}
+		if d, err := time.ParseDuration(v); err != nil || d <= 0 {
+			return fmt.Errorf("%s=%q: not a positive duration; write e.g. 30s or 2m", name, v)
+		}
+	}
+	return nil
 }

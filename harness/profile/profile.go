@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pocketbrain/chaos/harness/env"
 )
 
 // Profile is how fast and how long a run goes.
@@ -56,6 +58,9 @@ func FromEnv() (Profile, error) {
 			}
 			*dst = d
 		}
+	}
+	if err := env.CheckTimeoutEnv(); err != nil {
+		return p, err
 	}
 	if v := os.Getenv(EnvClients); v != "" {
 		n, err := strconv.Atoi(v)

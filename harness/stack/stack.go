@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -21,6 +22,10 @@ import (
 	"github.com/pocketbrain/chaos/harness/signals"
 )
 
+// EnvListen overrides where the harness serves its own /metrics (default 127.0.0.1:0, a
+// free port), e.g. PB_LISTEN=127.0.0.1:9464 for a Prometheus scrape config that stays put.
+const EnvListen = "PB_LISTEN"
+
 // Options configure Up.
 type Options struct {
 	Roles []env.Role
@@ -30,7 +35,7 @@ type Options struct {
 	IntendedRevision string
 	// Interval is the scrape and evaluation interval.
 	Interval time.Duration
-	// ListenAddr is where the harness serves /metrics and /release ("127.0.0.1:0" by default).
+	// ListenAddr is where the harness serves /metrics and /release ($PB_LISTEN, else "127.0.0.1:0").
 	ListenAddr string
 	Log        io.Writer
 	EnvOptions []env.Option
@@ -93,6 +98,9 @@ func Up(ctx context.Context, prog *program.Program, o Options) (s *Stack, err er
 		o.Interval = signals.DefaultInterval
 	}
 	if o.ListenAddr == "" {
+		o.ListenAddr = os.Getenv(EnvListen)
+	}
+	if o.ListenAddr == "" {
 		o.ListenAddr = "127.0.0.1:0"
 	}
 	if o.Log == nil {
@@ -139,7 +147,7 @@ func Up(ctx context.Context, prog *program.Program, o Options) (s *Stack, err er
 func (s *Stack) serve() error {
 	ln, err := net.Listen("tcp", s.opts.ListenAddr)
 	if err != nil {
-		return fmt.Errorf("harness endpoint: listen on %s: %w; choose a free address (the port is taken?)", s.opts.ListenAddr, err)
+		return fmt.Errorf("harness endpoint: listen on %s: %w; the address is taken or invalid: set %s to a free host:port (127.0.0.1:0 picks any free port)", s.opts.ListenAddr, err, EnvListen)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", signals.NewExporter(s.Store))

@@ -154,6 +154,11 @@ var _ = AfterEach(func(ctx SpecContext) {
 	dirty, err := st.Env.Toxi().Dirty(ctx)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(dirty).To(BeEmpty(), "toxiproxy must be clean after every spec")
+	// No container of the stack may be left paused or stopped (a process fault that
+	// outlived its spec): the next spec would start on a broken stack.
+	unhealthy, err := st.Env.Unhealthy(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(unhealthy).To(BeEmpty(), "every container of the stack must be running (not paused or stopped) after every spec")
 }, NodeTimeout(3*time.Minute))
 
 var _ = SynchronizedAfterSuite(func() {
