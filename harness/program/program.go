@@ -54,6 +54,10 @@ type Row struct {
 	// Hold keeps the fault in place at least this long after detection (e.g. until enough
 	// clients hit their cap), as a Go duration; empty means no extra hold.
 	Hold string `yaml:"hold,omitempty" json:"hold,omitempty"`
+	// Quiet are rollback triggers that must stay quiet (neither pending nor firing) from
+	// injection until the mitigation: the row proves the fault is absorbed, not that it
+	// pages (e.g. a primary store failure that the fallback op-log covers).
+	Quiet []string `yaml:"quiet,omitempty" json:"quiet,omitempty"`
 	// Labels are extra Ginkgo labels; row id, edges and fault kinds are added.
 	Labels []string `yaml:"labels,omitempty" json:"labels,omitempty"`
 	line   int
@@ -183,6 +187,11 @@ func (p *Program) checkMatrix() error {
 		if len(r.Detect) == 0 {
 			errs = append(errs, fmt.Errorf("%s: no detect expression; a row must name the signal that detects it", at))
 		}
+		for _, q := range r.Quiet {
+			if slices.Contains(r.Triggers, q) {
+				errs = append(errs, fmt.Errorf("%s: trigger %q is listed both in triggers (must fire) and quiet (must stay quiet); keep it in one list", at, q))
+			}
+		}
 		switch r.Mitigation.Action {
 		case "heal":
 		case "apply":
@@ -304,7 +313,7 @@ func (p *Program) Validate(roles []env.Role, recorded, alerts map[string]bool) e
 				}
 			}
 		}
-		for _, t := range r.Triggers {
+		for _, t := range append(append([]string{}, r.Triggers...), r.Quiet...) {
 			if !alerts[t] {
 				var names []string
 				for a := range alerts {

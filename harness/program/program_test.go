@@ -84,3 +84,21 @@ func TestSeriesIn(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"a", "b", "c"}, got)
 }
+
+func TestQuietTriggersAreChecked(t *testing.T) {
+	dir := copyProgram(t, func(m string) string {
+		return strings.Replace(m, "triggers: [ReadinessRegression]", "triggers: [ReadinessRegression]\n    quiet: [ReadinessRegression, DeployDrif]", 1)
+	})
+	_, err := Load(dir)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), `"ReadinessRegression" is listed both in triggers (must fire) and quiet`)
+
+	dir = copyProgram(t, func(m string) string {
+		return strings.Replace(m, "triggers: [ReadinessRegression]", "triggers: [ReadinessRegression]\n    quiet: [DeployDrif]", 1)
+	})
+	p, err := Load(dir)
+	require.NoError(t, err)
+	err = p.Validate(nil, map[string]bool{}, map[string]bool{"ReadinessRegression": true, "DeployDrift": true})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), `trigger "DeployDrif" is not an alert`)
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -190,6 +191,14 @@ func (r *Runner) Run(ctx context.Context, row program.Row, rr *evidence.RowRecor
 		}
 	}
 
+	// 5b. Quiet triggers: absorbed faults must not page. They stay quiet from injection
+	// for at least their longest effective for: plus two ticks, so "sustained" had its chance.
+	if len(row.Quiet) > 0 {
+		if err := r.holdQuiet(ctx, row, rr, t0); err != nil {
+			return err
+		}
+	}
+
 	// 6. First mitigation: heal the faults, then apply the row's changes, if any.
 	r.say(row, "mitigate", "%s: %s", row.Mitigation.Action, row.Mitigation.Note)
 	for i := len(injected) - 1; i >= 0; i-- {
@@ -247,6 +256,53 @@ func (r *Runner) Run(ctx context.Context, row program.Row, rr *evidence.RowRecor
 	return nil
 }
 
+// holdQuiet keeps the fault long enough for the row's quiet triggers to show what they
+// would do, then checks that none of them was pending or firing at any tick since t0.
+func (r *Runner) holdQuiet(ctx context.Context, row program.Row, rr *evidence.RowRecorder, t0 time.Time) error {
+	span := 2 * r.Stack.Monitor.Interval()
+	for _, q := range row.Quiet {
+		if info, ok := r.Stack.Rules.Rule(q); ok {
+			span = max(span, info.EffectiveFor+2*r.Stack.Monitor.Interval())
+		}
+	}
+	if rest := span - time.Since(t0); rest > 0 {
+		r.say(row, "quiet", "keeping the fault %s more: %s must stay quiet", rest.Round(time.Millisecond), strings.Join(row.Quiet, ", "))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(rest):
+		}
+	}
+	now := time.Now()
+	loud := map[string][]string{}
+	for _, tr := range r.Stack.Rules.Transitions() {
+		if tr.T.Before(t0) || !slices.Contains(row.Quiet, tr.Alert) {
+			continue
+		}
+		if tr.To == signals.AlertPending || tr.To == signals.AlertFiring {
+			loud[tr.Alert] = append(loud[tr.Alert], fmt.Sprintf("%s at %s", tr.To, tr.T.UTC().Format(time.RFC3339)))
+		}
+	}
+	for _, q := range row.Quiet {
+		if st := r.Stack.Rules.State(q); (st == signals.AlertPending || st == signals.AlertFiring) && len(loud[q]) == 0 {
+			loud[q] = append(loud[q], fmt.Sprintf("%s now", st))
+		}
+	}
+	var bad []string
+	for _, q := range row.Quiet {
+		_ = rr.AddEvaluation(evidence.Evaluation{Phase: "fault", Expr: `ALERTS{alertname="` + q + `"}`, Present: len(loud[q]) > 0,
+			Want: "does not hold", Pass: len(loud[q]) == 0, At: now})
+		if len(loud[q]) > 0 {
+			bad = append(bad, q+" ("+strings.Join(loud[q], ", ")+")")
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("quiet triggers: %s went loud during the fault; the row says the fault is absorbed and must not page", strings.Join(bad, "; "))
+	}
+	r.say(row, "quiet", "ok: %s stayed quiet for %s of fault", strings.Join(row.Quiet, ", "), now.Sub(t0).Round(time.Millisecond))
+	return nil
+}
+
 func (r *Runner) refresh(ctx context.Context, f faults.Fault) error {
 	if len(f.Changes()) == 0 {
 		return nil
@@ -293,7 +349,7 @@ func (r *Runner) timeline(ctx context.Context, row program.Row, rr *evidence.Row
 		}
 		_ = rr.AddSeries(evidence.Series{Name: sig, Expr: sig, Kind: "signal", Points: pts})
 	}
-	for _, trig := range row.Triggers {
+	for _, trig := range append(append([]string{}, row.Triggers...), row.Quiet...) {
 		var pts []evidence.Point
 		state := 0.0
 		pts = append(pts, evidence.Point{T: from, V: 0})
