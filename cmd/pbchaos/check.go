@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pocketbrain/chaos/harness/env"
+	"github.com/pocketbrain/chaos/harness/profile"
+	"github.com/pocketbrain/chaos/harness/program"
+	"github.com/pocketbrain/chaos/harness/signals"
+	"github.com/pocketbrain/chaos/harness/stack"
+)
+
+// loadProgram loads and validates the program as the suites do, at production timing
+// (the rule files as promtool sees them) and at the profile's scale.
+func loadProgram(dir string, forScale float64) (*program.Program, *signals.Rules, error) {
+	prog, err := program.Load(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := stack.Check(prog, nil, 1); err != nil {
+		return nil, nil, err
+	}
+	rules, err := stack.Check(prog, nil, forScale)
+	if err != nil {
+		return nil, nil, err
+	}
+	return prog, rules, nil
+}
+
+func cmdCheck(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	dir := fs.String("program", defaultProgramDir(), "program directory (matrix.yaml, targets.yaml, rules/)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("check takes no arguments, got %q", pos)}
+	}
+	prof, err := profile.FromEnv()
+	if err != nil {
+		return err
+	}
+	began := time.Now()
+	prog, rules, err := loadProgram(*dir, prof.ForScale)
+	if err != nil {
+		return fmt.Errorf("program %s is invalid:\n%s", *dir, indent(err.Error()))
+	}
+	var alerts []string
+	nrec := 0
+	for _, r := range rules.Rules() {
+		if r.Kind == signals.AlertingRule {
+			alerts = append(alerts, r.Name)
+		} else {
+			nrec++
+		}
+	}
+	sort.Strings(alerts)
+	var ids []string
+	for _, r := range prog.Matrix.Rows {
+		ids = append(ids, r.ID)
+	}
+	fmt.Fprintf(stdout, "OK: program %s: %d rows (%s), %d targets, %d recording rules, %d alerts (%s); checked in %s, no Docker needed\n",
+		*dir, len(ids), strings.Join(ids, ", "), len(prog.Targets), nrec, len(alerts), strings.Join(alerts, ", "), time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+func cmdSweep(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("sweep", flag.ContinueOnError)
+	all := fs.Bool("all", false, "remove everything with the harness label, also of live processes")
+	runID := fs.String("run", "", "remove only the objects of this environment id")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("sweep takes no arguments, got %q", pos)}
+	}
+	d, err := env.NewDocker(ctx, env.DefaultTimeouts())
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	mode := env.SweepOrphans
+	what := "leftovers of processes that are gone"
+	if *all {
+		mode, what = env.SweepAll, "everything with the label "+env.LabelHarness+"=1"
+	}
+	if *runID != "" {
+		what = "environment " + *runID
+	}
+	rep, err := d.Sweep(ctx, mode, *runID)
+	fmt.Fprintf(stdout, "swept %s: %d containers, %d volumes, %d networks\n", what, rep.Containers, rep.Volumes, rep.Networks)
+	if err != nil {
+		return fmt.Errorf("sweep incomplete: %w; run it again, or remove the objects listed with `docker ps -a --filter label=%s=1`", err, env.LabelHarness)
+	}
+	left, err := d.Leftovers(ctx, *runID)
+	if err == nil && mode == env.SweepOrphans && left.Containers+left.Networks+left.Volumes > 0 {
+		fmt.Fprintf(stdout, "kept (live runs): %d containers, %d volumes, %d networks; --all removes them too\n", left.Containers, left.Volumes, left.Networks)
+	}
+	return nil
+}

@@ -1,0 +1,125 @@
+// Command pbchaos is the engineer's entry point to the chaos harness besides the suites.
+//
+//	pbchaos check [-program DIR]
+//	    validate the program (matrix, targets, rule files) offline, in seconds, no Docker.
+//	pbchaos sweep [--all] [-run ID]
+//	    remove leftovers by label: by default only those of processes that are gone;
+//	    --all removes everything with the harness label (stop your own runs first);
+//	    -run removes one environment's objects.
+//	pbchaos hold ROW-ID [-timeout 30m] [-out DIR] [-program DIR]
+//	    boot the stack, run the row until its detection and triggers fire, then HOLD the
+//	    stack faulted until Enter (or the timeout), printing the live endpoints, the runbook
+//	    and the harness's /metrics; then mitigate, check recovery, write the evidence and
+//	    the report into DIR, and tear everything down (also on Ctrl-C).
+//
+// Exit codes: 0 ok, 1 the work failed (a clear error on stderr), 2 the command line was
+// wrong, 130 interrupted.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+const usage = `usage:
+  pbchaos check [-program DIR]
+  pbchaos sweep [--all] [-run ID]
+  pbchaos hold ROW-ID [-timeout 30m] [-out DIR] [-program DIR] [-v]
+`
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// errInterrupted makes the exit code 130.
+var errInterrupted = errors.New("interrupted")
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := dispatch(ctx, args, stdin, stdout, stderr)
+	if err == nil {
+		return 0
+	}
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "pbchaos:", err)
+		fmt.Fprint(stderr, usage)
+		return 2
+	case errors.Is(err, errInterrupted):
+		fmt.Fprintln(stderr, "pbchaos:", err)
+		return 130
+	}
+	fmt.Fprintln(stderr, "pbchaos:", err)
+	return 1
+}
+
+func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"no command given"}
+	}
+	switch args[0] {
+	case "check":
+		return cmdCheck(args[1:], stdout)
+	case "sweep":
+		return cmdSweep(ctx, args[1:], stdout)
+	case "hold":
+		return cmdHold(ctx, args[1:], stdin, stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+}
+
+// parse parses flags that may come before or after the positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError{err.Error()}
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// defaultProgramDir finds program/ in the working directory or above it (the module
+// root), so `go run ./cmd/pbchaos` works from anywhere in the checkout.
+func defaultProgramDir() string {
+	if d := os.Getenv("PB_PROGRAM"); d != "" {
+		return d
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "program"
+	}
+	for {
+		if st, err := os.Stat(filepath.Join(dir, "program", "matrix.yaml")); err == nil && !st.IsDir() {
+			return filepath.Join(dir, "program")
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "program"
+		}
+		dir = parent
+	}
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n  ")
+}
