@@ -8,7 +8,7 @@ TEST_TIMEOUT ?= 75m
 # Where a run writes evidence.json, report.md, report.html and junit.xml.
 PB_OUT ?= $(CURDIR)/out/$(shell date -u +%Y%m%dT%H%M%SZ)
 
-.PHONY: images test unit suites run clean-leftovers promtool-check
+.PHONY: images test unit suites run clean-leftovers promtool-check bench flake
 
 ## images: build every image locally (idempotent, cached).
 images:
@@ -30,3 +30,13 @@ run: images
 ## clean-leftovers: remove every container, network and volume with the harness label.
 clean-leftovers:
 	$(GO) run ./cmd/pbchaos sweep --all
+
+## bench: image build (cold, warm), boot, per-row detect/fire/recover, full-matrix wall
+## time, peak memory and overhead ratio (scripts/bench.sh; numbers in out/bench-*/bench.txt).
+bench: images
+	bash scripts/bench.sh
+
+## flake: run the full matrix N times (default 10) and report failures over runs.
+N ?= 10
+flake: images
+	bash scripts/flake.sh $(N)

@@ -11,6 +11,8 @@
 //	    stack faulted until Enter (or the timeout), printing the live endpoints, the runbook
 //	    and the harness's /metrics; then mitigate, check recovery, write the evidence and
 //	    the report into DIR, and tear everything down (also on Ctrl-C).
+//	pbchaos times [-wall 95s] EVIDENCE.json
+//	    per-row detect/fire/recover times and, given the wall time, the overhead ratio.
 //
 // Exit codes: 0 ok, 1 the work failed (a clear error on stderr), 2 the command line was
 // wrong, 130 interrupted.
@@ -31,6 +33,7 @@ const usage = `usage:
   pbchaos check [-program DIR]
   pbchaos sweep [--all] [-run ID]
   pbchaos hold ROW-ID [-timeout 30m] [-out DIR] [-program DIR] [-v]
+  pbchaos times [-wall DURATION] EVIDENCE.json
 `
 
 type usageError struct{ msg string }
@@ -74,6 +77,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdSweep(ctx, args[1:], stdout)
 	case "hold":
 		return cmdHold(ctx, args[1:], stdin, stdout, stderr)
+	case "times":
+		return cmdTimes(args[1:], stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

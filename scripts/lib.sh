@@ -1,0 +1,27 @@
+# scripts/lib.sh — shared helpers of the bench/flake/parallel scripts (sourced).
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export TESTCONTAINERS_RYUK_DISABLED=true
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+log() { printf '[%s] %s\n' "${SCRIPT:-bench}" "$*" >&2; }
+die() {
+	printf '[%s] ERROR: %s\n' "${SCRIPT:-bench}" "$*" >&2
+	exit 1
+}
+# build_suite OUT: compile the suite once (a test binary run directly: signals reach it,
+# /usr/bin/time measures it and not the go tool).
+build_suite() {
+	(cd "$REPO" && go test -c -o "$1" ./suites/pocketbrain) || die "the suite does not compile"
+}
+# run_suite OUTDIR FILTER CMD...: one run of the compiled suite (CMD is the binary, maybe
+# behind a wrapper such as /usr/bin/time) from the suite's directory, where it finds
+# ../../program; console output in OUTDIR/console.log. Prints the exit code.
+run_suite() {
+	local out=$1 filter=$2
+	shift 2
+	mkdir -p "$out"
+	local rc=0
+	(cd "$REPO/suites/pocketbrain" && PB_OUT=$out "$@" -test.timeout "${PB_RUN_TIMEOUT:-60m}" \
+		-ginkgo.no-color -ginkgo.label-filter="$filter") >"$out/console.log" 2>&1 || rc=$?
+	echo "$rc"
+}
