@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -77,23 +76,7 @@ func cmdHold(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if row.ID == "" {
 		return fmt.Errorf("%w: %q; rows of %s: %s", scenario.ErrNoRow, rowID, filepath.Join(*dir, program.MatrixFile), strings.Join(ids, ", "))
 	}
-	if addr := os.Getenv(stack.EnvListen); addr != "" {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("harness endpoint: listen on %s: %w; the address is taken or invalid: set %s to a free host:port (127.0.0.1:0 picks any free port)", addr, err, stack.EnvListen)
-		}
-		_ = ln.Close()
-	}
-	pctx, pcancel := context.WithTimeout(ctx, 20*time.Second)
-	d, err := env.NewDocker(pctx, env.DefaultTimeouts())
-	if err != nil {
-		pcancel()
-		return err
-	}
-	_, err = d.CheckImages(pctx, env.ImagesFromEnv(), env.FullStack)
-	pcancel()
-	_ = d.Close()
-	if err != nil {
+	if err := stack.Preflight(ctx, nil); err != nil {
 		return err
 	}
 

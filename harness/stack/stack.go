@@ -229,3 +229,28 @@ func (s *Stack) Down(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Preflight checks, in milliseconds and before anything is written, what would make a
+// run fail at boot: the harness endpoint's address ($PB_LISTEN, when set), the Docker
+// engine, and every image of roles (nil: the full stack). Each error names the fix.
+func Preflight(ctx context.Context, roles []env.Role) error {
+	if roles == nil {
+		roles = env.FullStack
+	}
+	if addr := os.Getenv(EnvListen); addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("harness endpoint: listen on %s: %w; the address is taken or invalid: set %s to a free host:port (127.0.0.1:0 picks any free port)", addr, err, EnvListen)
+		}
+		_ = ln.Close()
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	d, err := env.NewDocker(ctx, env.DefaultTimeouts())
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	_, err = d.CheckImages(ctx, env.ImagesFromEnv(), roles)
+	return err
+}

@@ -62,6 +62,11 @@ func TestPocketBrain(t *testing.T) {
 	if _, err = stack.Check(prog, nil, prof.ForScale); err != nil {
 		t.Fatal(err)
 	}
+	// No engine, a missing image or a taken PB_LISTEN fails here too, before any file is
+	// written: a run that cannot start never overwrites an earlier report in PB_OUT.
+	if err = stack.Preflight(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
 	describeMatrix(prog)
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "PocketBrain reliability program")
