@@ -147,6 +147,32 @@ var _ = BeforeEach(func(ctx SpecContext) {
 
 // After every spec: heal whatever is still active, and prove Toxiproxy is clean.
 var _ = AfterEach(func(ctx SpecContext) {
+	// A row whose spec ended without ending the row (a panic, an interrupt, a timeout)
+	// says so in the evidence, instead of "begun but never ended".
+	// An interrupted spec's row is "interrupted", not failed by its canceled context.
+	if rep := CurrentSpecReport(); rep.Failed() && rec != nil {
+		why := rep.State.String() + ": " + rep.Failure.Message
+		if rep.Failure.ForwardedPanic != "" {
+			why += ": " + rep.Failure.ForwardedPanic
+		}
+		interrupted := rep.State.String() == "interrupted"
+		_ = rec.Update(func(run *evidence.Run) {
+			for i := range run.Rows {
+				r := &run.Rows[i]
+				switch {
+				case r.Status == evidence.StatusRunning:
+					r.Status, r.Ended, r.Failure = evidence.StatusFailed, time.Now().UTC(), why
+				case interrupted && r.Status == evidence.StatusFailed && !r.Started.Before(rep.StartTime):
+					r.Failure = why + " (" + r.Failure + ")"
+				default:
+					continue
+				}
+				if interrupted {
+					r.Status = evidence.StatusInterrupted
+				}
+			}
+		})
+	}
 	if st == nil {
 		return
 	}

@@ -1,0 +1,474 @@
+// Package leaks runs the PocketBrain suite as a subprocess in the ways a run ends —
+// passing, failing, panicking, interrupted — and proves that each leaves no container,
+// network or volume with the harness label behind, and an evidence.json that says how
+// the run ended.
+//
+// The suite is compiled once (`go test -c`) and the binary run directly, so that a
+// signal reaches the process that owns the stack (`go test` would put itself between).
+// Leftovers are counted by the subprocess's PID label, so other runs on the same
+// engine (other engineers, ginkgo -p) neither disturb the count nor get touched.
+//
+//	go test ./suites/leaks -v            (about two minutes; skipped with -short or without Docker)
+//	PB_LEAKS_ROW=FM8-redis-down          the fast row to use (default FM8-redis-down)
+package leaks
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/pocketbrain/chaos/harness/env"
+)
+
+var (
+	suiteBin string
+	suiteDir string // the suite's package dir: its working directory
+	buildErr error
+	row      = "FM8-redis-down"
+)
+
+func TestMain(m *testing.M) {
+	if v := os.Getenv("PB_LEAKS_ROW"); v != "" {
+		row = v
+	}
+	tmp, err := os.MkdirTemp("", "pb-leaks")
+	if err != nil {
+		panic(err)
+	}
+	suiteDir, _ = filepath.Abs(filepath.Join("..", "pocketbrain"))
+	suiteBin = filepath.Join(tmp, "pocketbrain.test")
+	code := func() int {
+		defer os.RemoveAll(tmp)
+		if !testingShort() {
+			build := exec.Command("go", "test", "-c", "-o", suiteBin, ".")
+			build.Dir = suiteDir
+			out, err := build.CombinedOutput()
+			if err != nil {
+				buildErr = fmt.Errorf("go test -c ./suites/pocketbrain: %v\n%s", err, out)
+			}
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func testingShort() bool {
+	for _, a := range os.Args {
+		if a == "-test.short" || a == "-test.short=true" {
+			return true
+		}
+	}
+	return false
+}
+
+func docker(t *testing.T) *env.Docker {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs the suite on Docker: not with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := env.NewDocker(ctx, env.DefaultTimeouts())
+	if err != nil {
+		t.Skipf("needs a Docker engine: %v", err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return d
+}
+
+// owned lists what still carries the harness label and the subprocess's PID label.
+func owned(ctx context.Context, d *env.Docker, pid int) (rep env.SweepReport, runs map[string]bool, err error) {
+	f := client.Filters{}.Add("label", env.LabelHarness+"=1").Add("label", env.LabelPID+"="+strconv.Itoa(pid))
+	runs = map[string]bool{}
+	cli := d.Client()
+	ctrs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return rep, runs, err
+	}
+	for _, c := range ctrs.Items {
+		runs[c.Labels[env.LabelRun]] = true
+	}
+	vols, err := cli.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		return rep, runs, err
+	}
+	for _, v := range vols.Items {
+		runs[v.Labels[env.LabelRun]] = true
+	}
+	nets, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return rep, runs, err
+	}
+	for _, n := range nets.Items {
+		runs[n.Labels[env.LabelRun]] = true
+	}
+	return env.SweepReport{Containers: len(ctrs.Items), Volumes: len(vols.Items), Networks: len(nets.Items)}, runs, nil
+}
+
+// run is one subprocess of the suite.
+type run struct {
+	cmd   *exec.Cmd
+	out   string // PB_OUT
+	mu    sync.Mutex
+	log   strings.Builder
+	lines chan string
+	done  chan struct{}
+	err   error
+	began time.Time
+	ended time.Duration
+}
+
+func start(t *testing.T, extraEnv []string, args ...string) *run {
+	t.Helper()
+	r := &run{out: t.TempDir(), lines: make(chan string, 4096), done: make(chan struct{}), began: time.Now()}
+	r.cmd = exec.Command(suiteBin, append([]string{"-test.timeout", "10m", "-ginkgo.no-color"}, args...)...)
+	r.cmd.Dir = suiteDir
+	r.cmd.Env = append(os.Environ(), "TESTCONTAINERS_RYUK_DISABLED=true", "PB_OUT="+r.out)
+	r.cmd.Env = append(r.cmd.Env, extraEnv...)
+	pr, pw := io.Pipe()
+	r.cmd.Stdout, r.cmd.Stderr = pw, pw
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			r.mu.Lock()
+			r.log.WriteString(sc.Text() + "\n")
+			r.mu.Unlock()
+			select {
+			case r.lines <- sc.Text():
+			default:
+			}
+		}
+	}()
+	go func() {
+		r.err = r.cmd.Wait()
+		r.ended = time.Since(r.began)
+		_ = pw.Close()
+		close(r.done)
+	}()
+	// Whatever happens to the test: the subprocess is stopped and its objects swept.
+	t.Cleanup(func() {
+		select {
+		case <-r.done:
+		default:
+			_ = r.cmd.Process.Kill()
+			<-r.done
+		}
+	})
+	return r
+}
+
+func (r *run) output() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.log.String()
+}
+
+func (r *run) wait(t *testing.T, within time.Duration) int {
+	t.Helper()
+	select {
+	case <-r.done:
+	case <-time.After(within):
+		_ = r.cmd.Process.Signal(syscall.SIGQUIT)
+		<-r.done
+		t.Fatalf("suite did not end within %s; output:\n%s", within, tail(r.output(), 80))
+	}
+	return r.cmd.ProcessState.ExitCode()
+}
+
+// waitFor waits until a line matching re was printed.
+func (r *run) waitFor(t *testing.T, re *regexp.Regexp, within time.Duration) {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case l := <-r.lines:
+			if re.MatchString(l) {
+				return
+			}
+		case <-r.done:
+			t.Fatalf("suite ended before printing %q; output:\n%s", re, tail(r.output(), 80))
+		case <-deadline:
+			t.Fatalf("no line matching %q within %s; output:\n%s", re, within, tail(r.output(), 80))
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// evidence is the part of evidence.json the leak tests judge.
+type evidence struct {
+	Complete        bool   `json:"complete"`
+	Interrupted     bool   `json:"interrupted"`
+	InterruptReason string `json:"interrupt_reason"`
+	Verdict         struct {
+		Decision string `json:"decision"`
+	} `json:"verdict"`
+	Rows []struct {
+		ID      string `json:"id"`
+		Status  string `json:"status"`
+		Failure string `json:"failure"`
+	} `json:"rows"`
+}
+
+func readEvidence(t *testing.T, dir string) evidence {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "evidence.json"))
+	if err != nil {
+		t.Fatalf("no evidence.json: %v", err)
+	}
+	var ev evidence
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatalf("evidence.json is not valid JSON: %v", err)
+	}
+	for _, f := range []string{"report.md", "report.html"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("no %s next to evidence.json: %v", f, err)
+		}
+	}
+	return ev
+}
+
+func (ev evidence) row(id string) (status, failure string) {
+	for _, r := range ev.Rows {
+		if r.ID == id {
+			return r.Status, r.Failure
+		}
+	}
+	return "", ""
+}
+
+// noLeftovers asserts that nothing of the subprocess is left; if something is, it is
+// reported and removed (scoped by its run id), so one failure does not pile up.
+func noLeftovers(t *testing.T, d *env.Docker, pid int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, runs, err := owned(ctx, d, pid)
+	if err != nil {
+		t.Fatalf("list leftovers: %v", err)
+	}
+	t.Logf("leftovers of pid %d: %d containers, %d networks, %d volumes", pid, rep.Containers, rep.Networks, rep.Volumes)
+	if rep.Containers+rep.Networks+rep.Volumes == 0 {
+		return
+	}
+	t.Errorf("LEAK: pid %d left %d containers, %d networks, %d volumes (runs %v)", pid, rep.Containers, rep.Networks, rep.Volumes, runs)
+	for id := range runs {
+		if id != "" {
+			_, _ = d.Sweep(ctx, env.SweepAll, id)
+		}
+	}
+}
+
+var stackUp = regexp.MustCompile(`\[suite\] stack up in`)
+
+// TestPassingRun: one fast row passes; nothing is left; the evidence is complete.
+func TestPassingRun(t *testing.T) {
+	d := docker(t)
+	r := start(t, nil, "-ginkgo.label-filter=row:"+row)
+	code := r.wait(t, 5*time.Minute)
+	t.Logf("exit %d after %s", code, r.ended.Round(time.Millisecond))
+	if code != 0 {
+		t.Errorf("suite exit %d, want 0; output:\n%s", code, tail(r.output(), 60))
+	}
+	noLeftovers(t, d, r.cmd.Process.Pid)
+	ev := readEvidence(t, r.out)
+	if st, _ := ev.row(row); st != "passed" || !ev.Complete || ev.Interrupted {
+		t.Errorf("evidence: row %s %q, complete=%v interrupted=%v; want passed, complete", row, st, ev.Complete, ev.Interrupted)
+	}
+}
+
+// TestFailingRun: the row's detection can never hold (a program copy), with a short
+// detect timeout: the spec fails, the guard heals, nothing is left, and the evidence
+// records the failure in a complete run.
+func TestFailingRun(t *testing.T) {
+	d := docker(t)
+	prog := impossibleProgram(t)
+	r := start(t, []string{"PB_PROGRAM=" + prog, "PB_DETECT_TIMEOUT=5s"}, "-ginkgo.label-filter=row:"+row)
+	code := r.wait(t, 5*time.Minute)
+	t.Logf("exit %d after %s", code, r.ended.Round(time.Millisecond))
+	if code == 0 {
+		t.Errorf("suite passed with an impossible detection; output:\n%s", tail(r.output(), 60))
+	}
+	noLeftovers(t, d, r.cmd.Process.Pid)
+	ev := readEvidence(t, r.out)
+	st, failure := ev.row(row)
+	t.Logf("evidence: row %s %s (%s), complete=%v, verdict %s", row, st, failure, ev.Complete, ev.Verdict.Decision)
+	if st != "failed" || !strings.Contains(failure, "detection") || ev.Verdict.Decision == "GO" {
+		t.Errorf("evidence: row %s %q %q, verdict %s; want failed at detection, not GO", row, st, failure, ev.Verdict.Decision)
+	}
+	if !strings.Contains(r.output(), "guard healed") && !strings.Contains(r.output(), "network/down") {
+		t.Logf("note: no guard line in the output (the fault may have been healed before)")
+	}
+}
+
+// impossibleProgram copies ../../program with the row's first detect expression
+// replaced by one that is valid, names an exposed series, and can never hold.
+func impossibleProgram(t *testing.T) string {
+	t.Helper()
+	src := filepath.Join("..", "..", "program")
+	dst := filepath.Join(t.TempDir(), "program")
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dst, "matrix.yaml")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	at := strings.Index(s, "id: "+row)
+	if at < 0 {
+		t.Fatalf("row %s not in %s", row, src)
+	}
+	re := regexp.MustCompile(`(?m)(detect:\s*\n\s*- )(.+)`)
+	loc := re.FindStringSubmatchIndex(s[at:])
+	if loc == nil {
+		t.Fatalf("no detect list in row %s", row)
+	}
+	expr := s[at+loc[4] : at+loc[5]]
+	series := regexp.MustCompile(`[a-z_][a-z0-9_]*`).FindString(strings.TrimPrefix(strings.TrimPrefix(expr, "max("), "min("))
+	impossible := fmt.Sprintf("count(%s) < 0", series)
+	s = s[:at+loc[4]] + impossible + s[at+loc[5]:]
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("row %s: detect %q replaced by %q", row, expr, impossible)
+	return dst
+}
+
+// TestPanicInSpec: a spec panics while its row's fault is active (PB_SELFTEST=panic,
+// suites/pocketbrain/selftest_test.go): Ginkgo fails the spec, the guard heals,
+// teardown runs; nothing is left and the evidence says the row did not pass.
+func TestPanicInSpec(t *testing.T) {
+	d := docker(t)
+	r := start(t, []string{"PB_SELFTEST=panic", "PB_SELFTEST_ROW=" + row}, "-ginkgo.label-filter=selftest")
+	code := r.wait(t, 5*time.Minute)
+	t.Logf("exit %d after %s", code, r.ended.Round(time.Millisecond))
+	if code == 0 {
+		t.Errorf("suite passed although a spec panicked")
+	}
+	if !strings.Contains(r.output(), "selftest: a panic in the middle of a faulted row") {
+		t.Errorf("the panic is not in the output:\n%s", tail(r.output(), 60))
+	}
+	noLeftovers(t, d, r.cmd.Process.Pid)
+	ev := readEvidence(t, r.out)
+	st, failure := ev.row("selftest-panic-" + row)
+	t.Logf("evidence: row %s (%s), complete=%v interrupted=%v, verdict %s", st, failure, ev.Complete, ev.Interrupted, ev.Verdict.Decision)
+	if !strings.Contains(failure, "selftest: a panic") {
+		t.Errorf("the row's failure does not carry the panic: %q", failure)
+	}
+	if st == "passed" || st == "" || ev.Verdict.Decision == "GO" {
+		t.Errorf("evidence: panicking row %q, verdict %s; want it not passed and no GO", st, ev.Verdict.Decision)
+	}
+}
+
+// TestInterruptMidSpec: SIGINT once the stack is up and the row's fault is injected:
+// Ginkgo runs the cleanup; nothing is left; the evidence is marked interrupted.
+func TestInterruptMidSpec(t *testing.T) {
+	d := docker(t)
+	// A detection that never holds keeps the spec (and its fault) in place long enough.
+	prog := impossibleProgram(t)
+	r := start(t, []string{"PB_PROGRAM=" + prog, "PB_DETECT_TIMEOUT=2m"}, "-ginkgo.label-filter=row:"+row)
+	r.waitFor(t, stackUp, 3*time.Minute)
+	r.waitFor(t, regexp.MustCompile(`\[`+regexp.QuoteMeta(row)+`\] detect +awaiting`), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	rep, _, err := owned(ctx, d, r.cmd.Process.Pid)
+	cancel()
+	if err != nil || rep.Containers == 0 {
+		t.Fatalf("expected the subprocess's containers while it runs: %+v %v", rep, err)
+	}
+	t.Logf("stack of pid %d up (%d containers, %d networks, %d volumes); fault injected; sending SIGINT", r.cmd.Process.Pid, rep.Containers, rep.Networks, rep.Volumes)
+	interruptedAt := time.Now()
+	if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	code := r.wait(t, 3*time.Minute)
+	t.Logf("exit %d, %s after SIGINT", code, time.Since(interruptedAt).Round(time.Millisecond))
+	if code == 0 {
+		t.Errorf("an interrupted suite exited 0")
+	}
+	noLeftovers(t, d, r.cmd.Process.Pid)
+	ev := readEvidence(t, r.out)
+	st, failure := ev.row(row)
+	t.Logf("evidence: complete=%v interrupted=%v (%s); row %s (%s); verdict %s", ev.Complete, ev.Interrupted, ev.InterruptReason, st, failure, ev.Verdict.Decision)
+	if ev.Complete || !ev.Interrupted || ev.Verdict.Decision == "GO" {
+		t.Errorf("evidence: complete=%v interrupted=%v verdict %s; want interrupted, incomplete", ev.Complete, ev.Interrupted, ev.Verdict.Decision)
+	}
+	if st != "interrupted" {
+		t.Errorf("the row in flight is %q, want interrupted", st)
+	}
+}
+
+// TestSuiteBadInput: the suite itself, given a missing image, no engine or a taken
+// harness port, fails in seconds with the fix named and leaves an earlier report in
+// PB_OUT as it was (stack.Preflight runs before anything is written).
+func TestSuiteBadInput(t *testing.T) {
+	docker(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"missing image", []string{"PB_IMAGE_SERVER=does-not/exist:1"}, "make images"},
+		{"no engine", []string{"DOCKER_HOST=unix:///nonexistent.sock"}, "DOCKER_HOST"},
+		{"port taken", []string{"PB_LISTEN=" + ln.Addr().String()}, "PB_LISTEN"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			earlier := []byte(`{"earlier":true}`)
+			for _, f := range []string{"evidence.json", "report.md"} {
+				if err := os.WriteFile(filepath.Join(out, f), earlier, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The last PB_OUT wins (os/exec keeps the last value of a duplicate).
+			r := start(t, append(tc.env, "PB_OUT="+out), "-ginkgo.label-filter=row:"+row)
+			r.out = out
+			code := r.wait(t, time.Minute)
+			if code == 0 || r.ended > 20*time.Second || !strings.Contains(r.output(), tc.want) {
+				t.Errorf("exit %d after %s, want non-zero within seconds naming %q:\n%s", code, r.ended, tc.want, tail(r.output(), 30))
+			}
+			ents, _ := os.ReadDir(r.out)
+			for _, e := range ents {
+				b, _ := os.ReadFile(filepath.Join(r.out, e.Name()))
+				if e.Name() != "evidence.json" && e.Name() != "report.md" || string(b) != string(earlier) {
+					t.Errorf("PB_OUT changed: %s", e.Name())
+				}
+			}
+			t.Logf("exit %d after %s; earlier report untouched", code, r.ended.Round(time.Millisecond))
+		})
+	}
+}
