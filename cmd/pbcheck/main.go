@@ -5,6 +5,14 @@
 //
 // Exit codes: 0 valid (or unknown without -strict), 1 invalid (or unknown with -strict),
 // 2 the inputs could not be read. Without -state the verdict is unknown.
+//
+// A suite run stores, for every data-loss check, the history, the final state and the
+// verdict under $PB_OUT/p<process>/history/<spec>.{history,state,verdict}.json, so
+//
+//	go run ./cmd/pbcheck -history $PB_OUT/p1/history/VAL-2.history.json -state $PB_OUT/p1/history/VAL-2.state.json
+//
+// re-judges that check offline, and `PB_OUT=<dir> go test ./cmd/pbcheck -run TestStoredRun`
+// re-checks every stored history of a run against its recorded verdict.
 package main
 
 import (

@@ -257,3 +257,94 @@ func TestDecoders(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, Valid, Check(ops, st).Verdict)
 }
+
+// TestCheckMoreAnomalies covers shapes of the anomalies that TestCheck's table does not:
+// a lost edit (its capture exists with the older value, so only "lost" can see it), a
+// refused write applied twice, a mutation applied to another capture, a refused edit that
+// overwrote an acknowledged value, and several anomalies in one run.
+func TestCheckMoreAnomalies(t *testing.T) {
+	t.Run("lost acknowledged edit of an applied capture", func(t *testing.T) {
+		s := cleanState()
+		s.Applied = append(s.Applied[:1], s.Applied[2:]...) // c01-m2 (edit a2) never applied
+		s.Captures[0].Value = "a1"
+		res := Check(cleanHistory(), s)
+		assert.Equal(t, Invalid, res.Verdict)
+		assert.Equal(t, 1, res.Counts.Lost)
+		assert.Equal(t, 0, res.Counts.Stale, "the final value is that of the last applied mutation")
+		require.Len(t, res.Anomalies[Lost], 1)
+		assert.Equal(t, "c01-m2", res.Anomalies[Lost][0].MutationID)
+		assert.Equal(t, "a2", res.Anomalies[Lost][0].Expected)
+	})
+	t.Run("refused write applied twice is duplicated and rejected-but-applied", func(t *testing.T) {
+		s := cleanState()
+		s.Applied = append(s.Applied, Applied{"c01-m4", "c01-3", "x"}, Applied{"c01-m4", "c01-3", "x"})
+		s.Captures = append(s.Captures, Capture{"c01-3", "c01", "x"})
+		res := Check(cleanHistory(), s)
+		assert.Equal(t, Invalid, res.Verdict)
+		assert.Equal(t, 1, res.Counts.Duplicated)
+		assert.Equal(t, 1, res.Counts.RejectedButApplied)
+		assert.Equal(t, 2, res.Anomalies[Duplicated][0].Times)
+	})
+	t.Run("mutation applied to another capture with its value", func(t *testing.T) {
+		s := cleanState()
+		s.Applied[2].CaptureID = "c01-1" // c01-m3 (capture c01-2 = b1) landed on c01-1
+		res := Check(cleanHistory(), s)
+		assert.Equal(t, Invalid, res.Verdict)
+		require.Len(t, res.Anomalies[Unexpected], 1)
+		a := res.Anomalies[Unexpected][0]
+		assert.Equal(t, "c01-m3", a.MutationID)
+		assert.Equal(t, "c01-1", a.CaptureID)
+	})
+	t.Run("refused edit applied over an acknowledged value", func(t *testing.T) {
+		ops := append(cleanHistory(), op(6, history.Fail, "edit", "c01-2", "c01-m5", "refused"))
+		s := cleanState()
+		s.Applied = append(s.Applied, Applied{"c01-m5", "c01-2", "refused"})
+		s.Captures[1].Value = "refused"
+		res := Check(ops, s)
+		assert.Equal(t, Invalid, res.Verdict)
+		assert.Equal(t, []string{"c01-m5"}, ids(res.Anomalies[RejectedButApplied]))
+		assert.Equal(t, []string{"c01-m3"}, ids(res.Anomalies[Stale]), "the user's acknowledged b1 was overwritten")
+		assert.Equal(t, "b1", res.Anomalies[Stale][0].Expected)
+		assert.Equal(t, "refused", res.Anomalies[Stale][0].Actual)
+	})
+	t.Run("acknowledged then refused entries of one id: the acknowledgement counts", func(t *testing.T) {
+		// A refused entry must never hide an acknowledgement of the same mutation.
+		ops := append(cleanHistory(), op(9, history.Fail, "capture", "c02-1", "c02-m1", "z1"))
+		s := cleanState()
+		s.Applied = s.Applied[:3]
+		s.Captures = s.Captures[:2]
+		res := Check(ops, s)
+		assert.Equal(t, Invalid, res.Verdict)
+		assert.Equal(t, []string{"c02-m1"}, ids(res.Anomalies[Lost]))
+	})
+	t.Run("every kind at once is counted per kind", func(t *testing.T) {
+		ops := append(cleanHistory(), op(6, history.OK, "capture", "c02-2", "c02-m2", "lost-me"))
+		s := cleanState()
+		s.Applied = append(s.Applied,
+			Applied{"c01-m3", "c01-2", "b1"},    // duplicated
+			Applied{"c09-m1", "c09-1", "ghost"}, // unexpected
+			Applied{"c01-m4", "c01-3", "x"},     // rejected but applied
+		)
+		s.Captures = append(s.Captures, Capture{"c09-1", "c09", "ghost"}, Capture{"c01-3", "c01", "x"})
+		s.Captures[0].Value = "a1" // stale
+		res := Check(ops, s)
+		assert.Equal(t, Invalid, res.Verdict)
+		assert.Equal(t, 1, res.Counts.Lost)
+		assert.Equal(t, 1, res.Counts.Duplicated)
+		assert.Equal(t, 1, res.Counts.Unexpected)
+		assert.Equal(t, 1, res.Counts.RejectedButApplied)
+		assert.Equal(t, 1, res.Counts.Stale)
+		sum := res.Summary()
+		for _, k := range Kinds {
+			assert.Contains(t, sum, string(k)+" ", "summary names every anomaly kind found")
+		}
+	})
+}
+
+func ids(as []Anomaly) []string {
+	var out []string
+	for _, a := range as {
+		out = append(out, a.MutationID)
+	}
+	return out
+}
