@@ -1,0 +1,247 @@
+// Package secrets proves that no secret reaches any file or log of a run: it runs a short
+// invocation of the PocketBrain suite as a subprocess, with known secret values in its
+// environment, learns the secrets the stack generated for itself, and after the run has
+// written everything (evidence, reports, JUnit, workload history) searches every file
+// under the run's PB_OUT and the run's whole stdout and stderr for each of them.
+//
+// The suite is compiled once (`go test -c`) and the binary run directly. The stack's
+// secrets come back over a Unix socket the suite's test-only hook writes to
+// (PB_SECRETS_PROBE_SOCKET, see suites/pocketbrain/security_test.go): never through a file.
+//
+//	go test ./suites/secrets -v        (one to two minutes; skipped with -short or without Docker)
+//	PB_SECRETS_FILTER='baseline'       the suite's label filter (default: baseline, security, gate
+//	                                   and the key-rotation row FM4-rotation-with-prev)
+package secrets
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pocketbrain/chaos/harness/env"
+)
+
+// defaultFilter adds to the baseline, security and gate specs one matrix row that puts
+// the stack's own secrets into a service's configuration (a key rotation): its fault
+// parameters, timeline and workload history are written too, and searched.
+const defaultFilter = "baseline || security || gate || row:FM4-rotation-with-prev"
+
+func random(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// forms are the ways a value can appear once written: as is, URL-escaped, base64.
+func forms(v string) []string {
+	out := []string{v, url.QueryEscape(v), base64.StdEncoding.EncodeToString([]byte(v)), base64.RawURLEncoding.EncodeToString([]byte(v))}
+	sort.Strings(out)
+	return out
+}
+
+// find reports which named secrets occur (in any form) in data.
+func find(data []byte, secrets map[string]string) []string {
+	var hits []string
+	for name, v := range secrets {
+		if len(v) < 6 {
+			continue
+		}
+		for _, f := range forms(v) {
+			if bytes.Contains(data, []byte(f)) {
+				hits = append(hits, name)
+				break
+			}
+		}
+	}
+	sort.Strings(hits)
+	return hits
+}
+
+// scanDir searches every regular file under dir; it returns "path: names" per leak and
+// how many files it read.
+func scanDir(dir string, secrets map[string]string) (leaks []string, files int, err error) {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		files++
+		if hits := find(b, secrets); len(hits) > 0 {
+			rel, _ := filepath.Rel(dir, p)
+			leaks = append(leaks, rel+": "+strings.Join(hits, ", "))
+		}
+		return nil
+	})
+	return leaks, files, err
+}
+
+// The scan must be able to fail: a planted secret, in each form, is found.
+func TestScanFindsPlantedSecret(t *testing.T) {
+	secret := map[string]string{"PLANTED": random(16)}
+	for _, f := range forms(secret["PLANTED"]) {
+		dir := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(dir, "history"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "history", "x.json"), []byte(`{"v":"`+f+`"}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		leaks, files, err := scanDir(dir, secret)
+		if err != nil || files != 1 || len(leaks) != 1 {
+			t.Fatalf("planted %q: leaks %v, files %d, err %v", f, leaks, files, err)
+		}
+	}
+	if leaks, _, _ := scanDir(t.TempDir(), secret); len(leaks) != 0 {
+		t.Fatalf("empty dir: %v", leaks)
+	}
+}
+
+func TestNoSecretInAnyOutput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the suite on Docker; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	d, err := env.NewDocker(ctx, env.DefaultTimeouts())
+	if err != nil {
+		t.Skipf("no Docker engine: %v", err)
+	}
+	d.Close()
+
+	suiteDir, _ := filepath.Abs(filepath.Join("..", "pocketbrain"))
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "pocketbrain.test")
+	build := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, ".")
+	build.Dir = suiteDir
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go test -c ./suites/pocketbrain: %v\n%s", err, out)
+	}
+
+	// The stack's generated secrets arrive here, one a line.
+	sock := filepath.Join(tmp, "probe.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	var stackSecrets []string
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			sc := bufio.NewScanner(c)
+			for sc.Scan() {
+				mu.Lock()
+				stackSecrets = append(stackSecrets, sc.Text())
+				mu.Unlock()
+			}
+			c.Close()
+		}
+	}()
+
+	// Known secrets set by the caller, the way a CI job or an engineer's shell has them.
+	known := map[string]string{
+		"PB_TEST_SECRET":         random(16),
+		"PB_TEST_API_TOKEN":      "tok_" + random(16),
+		"PB_TEST_DB_PASSWORD":    random(12),
+		"PB_TEST_SIGNING_KEY":    "sk_live_" + random(12),
+		"PB_TEST_CLERK_SECRET":   "sk_test_" + random(12),
+		"PB_TEST_AWS_SECRET_KEY": random(20),
+	}
+	filter := os.Getenv("PB_SECRETS_FILTER")
+	if filter == "" {
+		filter = defaultFilter
+	}
+	out := filepath.Join(tmp, "out")
+	var stdout, stderr bytes.Buffer
+	run := exec.CommandContext(ctx, bin, "-test.count=1", "-test.v", "-test.timeout=12m", "-ginkgo.v", "-ginkgo.label-filter="+filter)
+	run.Dir = suiteDir
+	run.Env = append(os.Environ(), "PB_OUT="+out, "PB_PROFILE=fast", "PB_CANARY_SPAN=5s", "TESTCONTAINERS_RYUK_DISABLED=true", "PB_SECRETS_PROBE_SOCKET="+sock)
+	for k, v := range known {
+		run.Env = append(run.Env, k+"="+v)
+	}
+	run.Stdout, run.Stderr = &stdout, &stderr
+	began := time.Now()
+	runErr := run.Run()
+	t.Logf("suite (%q) ran in %s: %v", filter, time.Since(began).Round(time.Second), runErr)
+	secrets := map[string]string{}
+	for k, v := range known {
+		secrets[k] = v
+	}
+	mu.Lock()
+	for i, v := range stackSecrets {
+		secrets[fmt.Sprintf("stack secret #%d", i+1)] = v
+	}
+	n := len(stackSecrets)
+	mu.Unlock()
+	if runErr != nil {
+		// Still scan: a failing run writes its outputs too, and must not leak either. The
+		// tail shown here is redacted, so a leak is reported, never repeated.
+		t.Errorf("the suite invocation failed (%v); its outputs are scanned anyway. Tail of its output:\n%s", runErr, redact(tail(stdout.String(), 40), secrets))
+	}
+	if n < 8 {
+		t.Errorf("received %d stack secrets over the probe socket, want 8 (Secrets.Values): the scan would miss the stack's own", n)
+	}
+
+	for _, want := range []string{"evidence.json", "report.md", "report.html", "junit.xml"} {
+		if _, err := os.Stat(filepath.Join(out, want)); err != nil {
+			t.Errorf("the run wrote no %s: %v", want, err)
+		}
+	}
+	leaks, files, err := scanDir(out, secrets)
+	if err != nil {
+		t.Fatalf("scan %s: %v", out, err)
+	}
+	for name, b := range map[string][]byte{"stdout": stdout.Bytes(), "stderr": stderr.Bytes()} {
+		if hits := find(b, secrets); len(hits) > 0 {
+			leaks = append(leaks, name+": "+strings.Join(hits, ", "))
+		}
+	}
+	t.Logf("searched %d files under PB_OUT and %d bytes of output for %d secrets (%d set by the caller, %d generated by the stack), each as is, URL-escaped and base64",
+		files, stdout.Len()+stderr.Len(), len(secrets), len(known), n)
+	if len(leaks) > 0 {
+		t.Errorf("secrets found in the run's outputs (names only):\n  %s", strings.Join(leaks, "\n  "))
+	}
+}
+
+func redact(s string, secrets map[string]string) string {
+	for _, v := range secrets {
+		for _, f := range forms(v) {
+			if len(f) >= 6 {
+				s = strings.ReplaceAll(s, f, "[REDACTED]")
+			}
+		}
+	}
+	return s
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
