@@ -20,6 +20,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net"
@@ -211,10 +212,34 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 			t.Errorf("the run wrote no %s: %v", want, err)
 		}
 	}
+	// The scan is only as good as what the run wrote: with the default filter the key
+	// rotation row must be in the evidence.
+	if filter == defaultFilter {
+		var ev struct {
+			Rows []struct {
+				ID     string `json:"id"`
+				Status string `json:"status"`
+			} `json:"rows"`
+		}
+		b, _ := os.ReadFile(filepath.Join(out, "evidence.json"))
+		_ = json.Unmarshal(b, &ev)
+		if len(ev.Rows) != 1 || ev.Rows[0].ID != "FM4-rotation-with-prev" {
+			t.Errorf("evidence.json rows %+v: the key-rotation row did not run, so its outputs were not searched", ev.Rows)
+		} else {
+			t.Logf("row %s: %s", ev.Rows[0].ID, ev.Rows[0].Status)
+		}
+	}
 	leaks, files, err := scanDir(out, secrets)
 	if err != nil {
 		t.Fatalf("scan %s: %v", out, err)
 	}
+	_ = filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			rel, _ := filepath.Rel(out, p)
+			t.Logf("searched %s", rel)
+		}
+		return nil
+	})
 	for name, b := range map[string][]byte{"stdout": stdout.Bytes(), "stderr": stderr.Bytes()} {
 		if hits := find(b, secrets); len(hits) > 0 {
 			leaks = append(leaks, name+": "+strings.Join(hits, ", "))
