@@ -147,6 +147,27 @@ func runCanary(ctx context.Context) (evidence.Window, error) {
 		return w, werr
 	}
 
+	// The run's triggers as evaluated: in a scaled profile the rules run their
+	// EffectiveExpr (scaled windows), so that is what the trace shows and plots.
+	for i, tr := range w.Triggers {
+		info, ok := st.Rules.Rule(tr.Alert)
+		if !ok || info.EffectiveExpr == "" || info.EffectiveExpr == tr.Expr {
+			continue
+		}
+		fixed := evidence.TriggerTrace{Alert: tr.Alert, Expr: info.EffectiveExpr, EverFired: tr.EverFired}
+		if m, err := st.Engine.RangeQuery(ctx, info.EffectiveExpr, w.Started, w.Ended, st.Monitor.Interval()); err == nil {
+			for _, ser := range m {
+				for _, f := range ser.Floats {
+					fixed.Points = append(fixed.Points, evidence.Point{T: time.UnixMilli(f.T), V: evidence.Float(f.F)})
+					if evidence.Float(f.F) > fixed.MaxValue {
+						fixed.MaxValue = evidence.Float(f.F)
+					}
+				}
+			}
+			w.Triggers[i] = fixed
+		}
+	}
+
 	// 4. Evidence of the load over the window.
 	secs := int(math.Max(1, math.Round(w.Ended.Sub(w.Started).Seconds())))
 	pushed, present, perr := st.Engine.Value(ctx, fmt.Sprintf("sum(increase(pocketbrain_sync_push_mutations_total[%ds]))", secs), w.Ended)

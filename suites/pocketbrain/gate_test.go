@@ -44,12 +44,41 @@ type gateStepSpec struct {
 	NA               string `yaml:"na"`
 }
 
+// mappingKeys returns the keys of the mapping at path, in the file's order.
+func mappingKeys(n *yaml.Node, path ...string) []string {
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	for _, k := range path {
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		n = next
+	}
+	var keys []string
+	for i := 0; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
+		keys = append(keys, n.Content[i].Value)
+	}
+	return keys
+}
+
 type configCheckSpec struct {
 	Binary       string         `yaml:"binary"`
 	Images       []string       `yaml:"images"`
 	OKOutput     string         `yaml:"ok_output"`
 	CanonicalEnv env.Settings   `yaml:"canonical_env"`
 	Unsafe       []unsafeChange `yaml:"unsafe"`
+	// canonicalOrder is the document's order of the canonical variables.
+	canonicalOrder []string
 }
 
 type unsafeChange struct {
@@ -88,6 +117,10 @@ func loadGateSpec(dir string) (*gateSpec, error) {
 		return nil, fmt.Errorf("%s: %w; fix the YAML", path, err)
 	}
 	s.path = path
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err == nil {
+		s.ConfigCheck.canonicalOrder = mappingKeys(&root, "config_check", "canonical_env")
+	}
 	var probs []string
 	if s.Version != 1 {
 		probs = append(probs, fmt.Sprintf("version %d: only version 1 is known", s.Version))
@@ -131,11 +164,21 @@ func loadGateSpec(dir string) (*gateSpec, error) {
 	return &s, nil
 }
 
-// commandLine renders an environment and a command as the document writes step 1, with
-// every secret-named value shown by its length only.
-func commandLine(e env.Settings, cmd string) string {
+// commandLine renders an environment and a command as the document writes step 1 (its
+// variables in the given order, any others sorted after them), with every secret-named
+// value shown by its length only.
+func commandLine(e env.Settings, order []string, cmd string) string {
 	var parts []string
+	keys := slices.Clone(order)
 	for _, k := range slices.Sorted(maps.Keys(e)) {
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		if _, ok := e[k]; !ok {
+			continue
+		}
 		v := e[k]
 		if evidence.IsSecretEnvName(k) {
 			v = fmt.Sprintf("<%d bytes>", len(v))
@@ -249,7 +292,7 @@ func problemsNamed(out string) []string {
 func runConfigCheck(ctx context.Context, g *gateSpec) (evidence.GateStep, error) {
 	cc := g.ConfigCheck
 	step := evidence.GateStep{Step: 1, Name: g.Steps[0].Name,
-		Command: commandLine(cc.CanonicalEnv, g.Steps[0].Command) + " (here: " + cc.Binary + " in the " + strings.Join(cc.Images, " and ") + " images)"}
+		Command: commandLine(cc.CanonicalEnv, cc.canonicalOrder, g.Steps[0].Command) + " (here: " + cc.Binary + " in the " + strings.Join(cc.Images, " and ") + " images)"}
 	var notes, bad []string
 	images := st.Env.Config().Images
 	for _, role := range cc.Images {
