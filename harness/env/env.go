@@ -449,7 +449,7 @@ func (e *Environment) createVolumes(ctx context.Context) error {
 		}
 		e.volumes = append(e.volumes, vname)
 	}
-	return nil
+	return e.keepVolumes(ctx)
 }
 
 // Volume returns the docker volume name behind a client data dir ("primary" or "fallback").

@@ -60,8 +60,14 @@ func (w *Workload) call(ctx context.Context, role env.Role, method, path string,
 
 // Keep fetches the fleet's history now and keeps it, so that a client restart (which
 // starts a new in-memory history) loses nothing. Environment hooks call it before the
-// clients container is replaced.
+// clients container is replaced. It pauses the users first: an op acknowledged after the
+// read would die with the old process's memory while its mutation may still be synced,
+// and the checker would see it applied but never attempted. (A replaced fleet starts
+// unpaused; Check resumes the users itself.)
 func (w *Workload) Keep(ctx context.Context) error {
+	if _, code, err := w.call(ctx, env.Clients, http.MethodPost, "/pause", 30*time.Second); err != nil || code != http.StatusOK {
+		return fmt.Errorf("pause the users before reading the history: status %d: %v", code, err)
+	}
 	b, code, err := w.call(ctx, env.Clients, http.MethodGet, "/history", 30*time.Second)
 	if err != nil {
 		return err
