@@ -14,9 +14,11 @@ PB_OUT ?= $(CURDIR)/out/$(shell date -u +%Y%m%dT%H%M%SZ)
 images:
 	bash fixtures/images/build.sh --require-all
 
-## test: images, unit tests, then the whole suite on the reference stack (fast profile).
+## test: images, unit tests, then the suites on the reference stack (fast profile), one
+## suite package at a time so that two stacks never share the 2 cores' timing.
 test: images
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /suites/)
+	$(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) ./suites/...
 
 ## unit: the tests that need no Docker.
 unit:
