@@ -575,30 +575,11 @@ func (e *Environment) StartExpectExit(ctx context.Context, r Role, ch Change) (E
 	if err != nil {
 		return Exited{}, fmt.Errorf("start one-off %s: %w", r, err)
 	}
-	deadline := time.Now().Add(e.cfg.Timeouts.ContainerStart)
-	for {
-		st, err := ctr.State(ctx)
-		if err != nil {
-			return Exited{}, fmt.Errorf("state of one-off %s: %w", r, err)
-		}
-		if !st.Running {
-			rc, lerr := ctr.Logs(ctx)
-			var log []byte
-			if lerr == nil {
-				log, _ = io.ReadAll(io.LimitReader(rc, 1<<20))
-				rc.Close()
-			}
-			return Exited{Code: st.ExitCode, Log: e.Redact(string(log))}, nil
-		}
-		if time.Now().After(deadline) {
-			return Exited{}, fmt.Errorf("one-off %s still running after %s: it did not fail fast", r, e.cfg.Timeouts.ContainerStart)
-		}
-		select {
-		case <-ctx.Done():
-			return Exited{}, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+	out, err := e.awaitExit(ctx, ctr)
+	if err != nil {
+		return Exited{}, fmt.Errorf("one-off %s did not fail fast: %w", r, err)
 	}
+	return out, nil
 }
 
 // Close removes every container, then the volumes, then the network, each removal

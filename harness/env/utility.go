@@ -37,12 +37,22 @@ func (e *Environment) RunUtility(ctx context.Context, cmd []string, volumes map[
 	if err != nil {
 		return Exited{}, fmt.Errorf("run utility %v: %w", cmd, err)
 	}
+	out, err := e.awaitExit(ctx, ctr)
+	if err != nil {
+		return Exited{}, fmt.Errorf("utility %v did not finish: %w", cmd, err)
+	}
+	return out, nil
+}
+
+// awaitExit waits (at most ContainerStart) for a container to exit and returns its exit
+// code and log, redacted of the environment's secrets.
+func (e *Environment) awaitExit(ctx context.Context, ctr *tc.DockerContainer) (Exited, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeouts.ContainerStart)
 	defer cancel()
 	for {
 		st, err := ctr.State(ctx)
 		if err != nil {
-			return Exited{}, fmt.Errorf("utility %v: %w", cmd, err)
+			return Exited{}, err
 		}
 		if !st.Running {
 			rc, lerr := ctr.Logs(ctx)
@@ -55,7 +65,7 @@ func (e *Environment) RunUtility(ctx context.Context, cmd []string, volumes map[
 		}
 		select {
 		case <-ctx.Done():
-			return Exited{}, fmt.Errorf("utility %v did not finish: %w", cmd, ctx.Err())
+			return Exited{}, fmt.Errorf("still running after %s: %w", e.cfg.Timeouts.ContainerStart, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
