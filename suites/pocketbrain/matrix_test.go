@@ -65,11 +65,25 @@ func controlExprs(p *program.Program) []string {
 
 // observeWindow watches the stack with no fault for span: every trigger must stay
 // inactive and no expression in mustStayFalse may ever hold. It returns the window with
-// the triggers' values over the span.
+// the triggers' values over the span. The window opens once the stack is steady: every
+// trigger quiet and every expression false, so that the [30s] windows of an earlier
+// spec's fault have passed (that residue is not the no-fault behaviour under test).
 func observeWindow(ctx context.Context, span time.Duration, mustStayFalse []string) (evidence.Window, error) {
 	steadyCtx, cancel := context.WithTimeout(ctx, st.Env.Config().Timeouts.SteadyState)
 	defer cancel()
-	if _, err := st.Monitor.WaitFor(steadyCtx, "steady state before the window", runnerQuiet()); err != nil {
+	conds := []signals.Condition{runnerQuiet()}
+	for _, e := range mustStayFalse {
+		conds = append(conds, st.Monitor.ExprFalse(e))
+	}
+	steady := func(ctx context.Context) (bool, error) {
+		for _, c := range conds {
+			if ok, err := c(ctx); err != nil || !ok {
+				return false, err
+			}
+		}
+		return true, nil
+	}
+	if _, err := st.Monitor.WaitFor(steadyCtx, "steady state before the window (triggers quiet, no detection expression holding)", steady); err != nil {
 		return evidence.Window{}, err
 	}
 	w := evidence.Window{Planned: evidence.Millis(span), Started: time.Now()}
