@@ -564,18 +564,7 @@ func (e *Environment) StartExpectExit(ctx context.Context, r Role, ch Change) (E
 	opts := e.requestOptions(r, image, settings, false)
 	// A second container of the role must not answer to the role's alias.
 	opts[0] = network.WithNetwork([]string{string(r) + "-oneoff"}, e.network)
-	ctr, err := tc.Run(ctx, image, opts...)
-	if ctr != nil {
-		defer func() {
-			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Timeouts.Teardown)
-			defer cancel()
-			_ = ctr.Terminate(tctx)
-		}()
-	}
-	if err != nil {
-		return Exited{}, fmt.Errorf("start one-off %s: %w", r, err)
-	}
-	out, err := e.awaitExit(ctx, ctr)
+	out, err := e.runToExit(ctx, image, opts...)
 	if err != nil {
 		return Exited{}, fmt.Errorf("one-off %s did not fail fast: %w", r, err)
 	}

@@ -20,13 +20,23 @@ func (e *Environment) RunUtility(ctx context.Context, cmd []string, volumes map[
 	for name, path := range volumes {
 		mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: name, Target: path})
 	}
-	ctr, err := tc.Run(ctx, image,
+	out, err := e.runToExit(ctx, image,
 		tc.WithCmd(cmd...),
 		tc.WithLabels(ownerLabels(e.cfg.RunID)),
 		tc.WithLabels(map[string]string{"pocketbrain.chaos.role": "utility"}),
 		tc.WithConfigModifier(func(c *container.Config) { c.User = "root" }),
 		tc.WithHostConfigModifier(func(hc *container.HostConfig) { hc.Mounts = mounts; hc.NetworkMode = "none" }),
 	)
+	if err != nil {
+		return Exited{}, fmt.Errorf("utility %v: %w", cmd, err)
+	}
+	return out, nil
+}
+
+// runToExit starts a short-lived container, waits for it to exit, and removes it
+// whatever happened (removal registered before the error check).
+func (e *Environment) runToExit(ctx context.Context, image string, opts ...tc.ContainerCustomizer) (Exited, error) {
+	ctr, err := tc.Run(ctx, image, opts...)
 	if ctr != nil {
 		defer func() {
 			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Timeouts.Teardown)
@@ -35,13 +45,9 @@ func (e *Environment) RunUtility(ctx context.Context, cmd []string, volumes map[
 		}()
 	}
 	if err != nil {
-		return Exited{}, fmt.Errorf("run utility %v: %w", cmd, err)
+		return Exited{}, fmt.Errorf("start: %w", err)
 	}
-	out, err := e.awaitExit(ctx, ctr)
-	if err != nil {
-		return Exited{}, fmt.Errorf("utility %v did not finish: %w", cmd, err)
-	}
-	return out, nil
+	return e.awaitExit(ctx, ctr)
 }
 
 // awaitExit waits (at most ContainerStart) for a container to exit and returns its exit
