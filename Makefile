@@ -8,7 +8,7 @@ TEST_TIMEOUT ?= 75m
 # Where a run writes evidence.json, report.md, report.html and junit.xml.
 PB_OUT ?= $(CURDIR)/out/$(shell date -u +%Y%m%dT%H%M%SZ)
 
-.PHONY: images test unit suites run clean-leftovers promtool-check bench flake
+.PHONY: images test unit suites run clean-leftovers promtool-check bench flake parallel
 
 ## images: build every image locally (idempotent, cached).
 images:
@@ -38,7 +38,13 @@ clean-leftovers:
 bench: images
 	bash scripts/bench.sh
 
-## flake: run the full matrix N times (default 10) and report failures over runs.
+## flake: run the full matrix and the control N times (default 10) and report failures
+## over runs; PROCS=2 runs each one with `ginkgo -p` (one environment per process).
 N ?= 10
+PROCS ?= 1
 flake: images
-	bash scripts/flake.sh $(N)
+	PB_FLAKE_PROCS=$(PROCS) bash scripts/flake.sh $(N)
+
+## parallel: the same specs serial and with `ginkgo -p`, wall times side by side.
+parallel: images
+	bash scripts/parallel.sh

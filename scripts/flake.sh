@@ -3,7 +3,10 @@
 # failures over runs, per run and per row, from each run's evidence.json.
 #
 #   PB_FLAKE_OUT     where the runs go (default out/flake-<time>); flake.txt holds the summary
-#   PB_FLAKE_FILTER  Ginkgo label filter (default: matrix)
+#   PB_FLAKE_FILTER  Ginkgo label filter (default: the matrix rows and the no-fault control)
+#   PB_FLAKE_PROCS   Ginkgo processes per run (default 1: serial); with 2 or more each run
+#                    is `go tool ginkgo -p --procs=N` on the same compiled suite, each process
+#                    on its own environment, the shards merged into one evidence.json
 set -euo pipefail
 SCRIPT=flake
 # shellcheck source=scripts/lib.sh
@@ -11,7 +14,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 N=${1:-10}
 [[ $N =~ ^[1-9][0-9]*$ ]] || die "usage: scripts/flake.sh N (a positive number of runs)"
 OUT=${PB_FLAKE_OUT:-$REPO/out/flake-$(date -u +%Y%m%dT%H%M%SZ)}
-FILTER=${PB_FLAKE_FILTER:-matrix}
+FILTER=${PB_FLAKE_FILTER:-matrix || control}
+PROCS=${PB_FLAKE_PROCS:-1}
+[[ $PROCS =~ ^[1-9][0-9]*$ ]] || die "PB_FLAKE_PROCS=$PROCS: want a positive number of processes, e.g. PB_FLAKE_PROCS=2"
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 SUMMARY=$OUT/flake.txt
@@ -22,7 +27,11 @@ fails=0
 declare -A ROW_FAILS=() ROW_RUNS=()
 for i in $(seq 1 "$N"); do
 	t=$(now)
-	rc=$(run_suite "$OUT/run-$i" "$FILTER" "$OUT/pb.test")
+	if [ "$PROCS" = 1 ]; then
+		rc=$(run_suite "$OUT/run-$i" "$FILTER" "$OUT/pb.test")
+	else
+		rc=$(run_suite_parallel "$OUT/run-$i" "$FILTER" "$PROCS" "$OUT/pb.test")
+	fi
 	wall=$(secs "$t" "$(now)")
 	ev=$OUT/run-$i/evidence.json
 	rows="(no evidence.json)"
@@ -47,7 +56,7 @@ for i in $(seq 1 "$N"); do
 done
 {
 	echo
-	printf 'failures over runs: %d/%d (filter %s)\n' "$fails" "$N" "$FILTER"
+	printf 'failures over runs: %d/%d (filter %s, %d process(es) per run)\n' "$fails" "$N" "$FILTER" "$PROCS"
 	for id in $(printf '%s\n' "${!ROW_RUNS[@]}" | sort); do
 		printf '  %-32s %d/%d failed\n' "$id" "${ROW_FAILS[$id]:-0}" "${ROW_RUNS[$id]}"
 	done

@@ -25,3 +25,14 @@ run_suite() {
 		-ginkgo.no-color -ginkgo.label-filter="$filter") >"$out/console.log" 2>&1 || rc=$?
 	echo "$rc"
 }
+# run_suite_parallel OUTDIR FILTER PROCS BINARY: one run of the compiled suite under the
+# ginkgo CLI with PROCS processes. The CLI runs a precompiled binary from the binary's own
+# directory, so the program directory is passed by absolute path. Prints the exit code.
+run_suite_parallel() {
+	local out=$1 filter=$2 procs=$3 bin=$4
+	mkdir -p "$out"
+	local rc=0
+	(cd "$REPO" && PB_OUT=$out PB_PROGRAM=$REPO/program go tool ginkgo -p --procs="$procs" \
+		--no-color --label-filter="$filter" --timeout="${PB_RUN_TIMEOUT:-60m}" "$bin") >"$out/console.log" 2>&1 || rc=$?
+	echo "$rc"
+}
