@@ -19,6 +19,9 @@ import (
 //	                harness cannot make it shorter without changing the mechanism settings.
 //	overhead      = wall time / Σ inherent(row)
 //
+// A run that also holds the no-fault control or the canary needs their planned spans by
+// its own settings (PB_CONTROL_SPAN, PB_CANARY_SPAN): they count as inherent windows too.
+//
 // Everything outside the fault windows (process start, program check, image check, boot,
 // catalogue, steady-state waits, data-loss check, teardown, report) is harness overhead.
 // The lower bound Σ(max(detect, fire) + recover) is printed too.
@@ -69,7 +72,29 @@ func cmdTimes(args []string, stdout io.Writer) error {
 		sumSpec += spec
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1fs\t%.1fs\n", r.ID, r.Status, ms(r.Times.Detect), ms(r.Times.Fire), ms(r.Times.Recover), inherent.Seconds(), spec.Seconds())
 	}
-	fmt.Fprintf(tw, "Σ (%d rows)\t\t\t\t\t%.1fs\t%.1fs\n", len(run.Rows), sumInherent.Seconds(), sumSpec.Seconds())
+	windows := len(run.Rows)
+	for _, w := range []struct {
+		name string
+		win  *evidence.Window
+	}{{"control (no fault)", run.Control}, {"canary", run.Canary}} {
+		if w.win == nil || w.win.Started.IsZero() {
+			continue
+		}
+		status := "failed"
+		if w.win.Pass {
+			status = "passed"
+		}
+		span := time.Duration(0)
+		if !w.win.Ended.IsZero() {
+			span = w.win.Ended.Sub(w.win.Started)
+		}
+		windows++
+		sumInherent += w.win.Planned.Duration
+		sumLower += w.win.Planned.Duration
+		sumSpec += span
+		fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t%.1fs (planned)\t%.1fs\n", w.name, status, w.win.Planned.Seconds(), span.Seconds())
+	}
+	fmt.Fprintf(tw, "Σ (%d windows)\t\t\t\t\t%.1fs\t%.1fs\n", windows, sumInherent.Seconds(), sumSpec.Seconds())
 	_ = tw.Flush()
 	fmt.Fprintf(stdout, "lower bound Σ(max(detect,fire)+recover) = %.1fs\n", sumLower.Seconds())
 	if *wall > 0 && sumInherent > 0 {
