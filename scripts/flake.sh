@@ -36,12 +36,12 @@ for i in $(seq 1 "$N"); do
 	ev=$OUT/run-$i/evidence.json
 	rows="(no evidence.json)"
 	if [ -f "$ev" ] && command -v jq >/dev/null; then
-		rows=$(jq -r '[.rows[] | "\(.id)=\(.status)"] | join(" ")' "$ev")
+		rows=$(jq -r '[(.rows[] | "\(.id)=\(.status)"), (if .control then "control=\(if .control.pass then "passed" else "failed" end)" else empty end)] | join(" ")' "$ev")
 		while read -r id status; do
 			[ -n "$id" ] || continue
 			ROW_RUNS[$id]=$((${ROW_RUNS[$id]:-0} + 1))
 			[ "$status" = passed ] || ROW_FAILS[$id]=$((${ROW_FAILS[$id]:-0} + 1))
-		done < <(jq -r '.rows[] | "\(.id) \(.status)"' "$ev")
+		done < <(jq -r '(.rows[] | "\(.id) \(.status)"), (if .control then "control \(if .control.pass then "passed" else "failed" end)" else empty end)' "$ev")
 	fi
 	if [ "$rc" != 0 ]; then
 		fails=$((fails + 1))
