@@ -1,14 +1,15 @@
 // Package leaks runs the PocketBrain suite as a subprocess in the ways a run ends —
 // passing, failing, panicking, interrupted — and proves that each leaves no container,
 // network or volume with the harness label behind, and an evidence.json that says how
-// the run ended.
+// the run ended; and under `ginkgo -p`, that each process owns its environment and the
+// shards merge into one report.
 //
 // The suite is compiled once (`go test -c`) and the binary run directly, so that a
 // signal reaches the process that owns the stack (`go test` would put itself between).
 // Leftovers are counted by the subprocess's PID label, so other runs on the same
 // engine (other engineers, ginkgo -p) neither disturb the count nor get touched.
 //
-//	go test ./suites/leaks -v            (about two minutes; skipped with -short or without Docker)
+//	go test ./suites/leaks -v            (about three minutes; skipped with -short or without Docker)
 //	PB_LEAKS_ROW=FM8-redis-down          the fast row to use (default FM8-redis-down)
 package leaks
 

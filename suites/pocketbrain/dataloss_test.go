@@ -36,4 +36,3 @@ func wireWorkload() {
 		return wl.Check(ctx, name)
 	}
 }
-

@@ -8,8 +8,8 @@ package pocketbrain
 
 import (
 	"context"
-	"io"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -100,8 +100,16 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	Expect(err).NotTo(HaveOccurred())
 	stopSignals := rec.InterruptOnSignal(os.Interrupt, syscall.SIGTERM)
 	DeferCleanup(stopSignals)
+	// Every process hashes every program file the suite reads, whichever specs it runs:
+	// under -p the gate may run on one process only, and shards merge only when their
+	// files agree.
 	for path, sum := range prog.Hashes {
 		Expect(rec.AddFile(evidence.FileHash{Path: "program/" + path, SHA256: sum})).To(Succeed())
+	}
+	for _, f := range []string{BaselineFile, ReleaseGateFile} {
+		h, err := evidence.HashFile("program/"+f, filepath.Join(programDir(), f))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(rec.AddFile(h)).To(Succeed())
 	}
 
 	var progress io.Writer = GinkgoWriter
@@ -267,4 +275,3 @@ func harnessRevision() string {
 	}
 	return strings.TrimSpace(string(out))
 }
-
