@@ -36,12 +36,14 @@ for i in $(seq 1 "$N"); do
 	ev=$OUT/run-$i/evidence.json
 	rows="(no evidence.json)"
 	if [ -f "$ev" ] && command -v jq >/dev/null; then
-		rows=$(jq -r '[(.rows[] | "\(.id)=\(.status)"), (if .control then "control=\(if .control.pass then "passed" else "failed" end)" else empty end)] | join(" ")' "$ev")
+		# "id status" per row, and the control counted like one
+		results=$(jq -r '(.rows[] | "\(.id) \(.status)"), (if .control then "control \(if .control.pass then "passed" else "failed" end)" else empty end)' "$ev")
+		rows=$(tr ' ' '=' <<<"$results" | paste -sd' ')
 		while read -r id status; do
 			[ -n "$id" ] || continue
 			ROW_RUNS[$id]=$((${ROW_RUNS[$id]:-0} + 1))
 			[ "$status" = passed ] || ROW_FAILS[$id]=$((${ROW_FAILS[$id]:-0} + 1))
-		done < <(jq -r '(.rows[] | "\(.id) \(.status)"), (if .control then "control \(if .control.pass then "passed" else "failed" end)" else empty end)' "$ev")
+		done <<<"$results"
 	fi
 	if [ "$rc" != 0 ]; then
 		fails=$((fails + 1))

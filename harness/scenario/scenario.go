@@ -57,18 +57,6 @@ func (r *Runner) wait(ctx context.Context, row program.Row, phase string, timeou
 	return d, err
 }
 
-func all(conds ...signals.Condition) signals.Condition {
-	return func(ctx context.Context) (bool, error) {
-		for _, c := range conds {
-			ok, err := c(ctx)
-			if err != nil || !ok {
-				return false, err
-			}
-		}
-		return true, nil
-	}
-}
-
 // quiet holds when no alert of the rule files is pending or firing.
 func (r *Runner) quiet() signals.Condition {
 	rules := r.Stack.Rules
@@ -95,7 +83,7 @@ func (r *Runner) exprs(exprs []string, want bool) signals.Condition {
 			cs = append(cs, r.Stack.Monitor.ExprFalse(e))
 		}
 	}
-	return all(cs...)
+	return signals.All(cs...)
 }
 
 // record evaluates exprs now and adds them to the row's evidence.
@@ -124,7 +112,7 @@ func (r *Runner) Run(ctx context.Context, row program.Row, rr *evidence.RowRecor
 	defer func() { r.timeline(context.WithoutCancel(ctx), row, rr, observed.Add(-5*time.Second), t0, healed) }()
 
 	// 1. Steady state: every trigger quiet, the row's detection false, recovery true.
-	steady := all(r.quiet(), r.exprs(row.Detect, false), r.exprs(recoverExprs, true))
+	steady := signals.All(r.quiet(), r.exprs(row.Detect, false), r.exprs(recoverExprs, true))
 	if _, err := r.wait(ctx, row, "steady", t.SteadyState, "steady state (triggers quiet, detection false)", steady); err != nil {
 		return fmt.Errorf("steady state before injection: %w", err)
 	}
@@ -172,7 +160,7 @@ func (r *Runner) Run(ctx context.Context, row program.Row, rr *evidence.RowRecor
 		firing = append(firing, r.Stack.Monitor.AlertFiring(trig))
 	}
 	if len(firing) > 0 {
-		if _, err := r.wait(ctx, row, "fire", t.Fire, "rollback trigger(s) firing: "+strings.Join(row.Triggers, ", "), all(firing...)); err != nil {
+		if _, err := r.wait(ctx, row, "fire", t.Fire, "rollback trigger(s) firing: "+strings.Join(row.Triggers, ", "), signals.All(firing...)); err != nil {
 			return fmt.Errorf("rollback trigger: %w", err)
 		}
 		_ = rr.Fired(time.Now())
@@ -233,7 +221,7 @@ func (r *Runner) Run(ctx context.Context, row program.Row, rr *evidence.RowRecor
 	}
 
 	// 7. Recovery: signals back, every trigger quiet, readiness 200.
-	if _, err := r.wait(ctx, row, "recover", t.Recover, "recovery: "+strings.Join(recoverExprs, " and ")+" with every trigger quiet", all(r.exprs(recoverExprs, true), r.quiet())); err != nil {
+	if _, err := r.wait(ctx, row, "recover", t.Recover, "recovery: "+strings.Join(recoverExprs, " and ")+" with every trigger quiet", signals.All(r.exprs(recoverExprs, true), r.quiet())); err != nil {
 		return fmt.Errorf("recovery: %w", err)
 	}
 	_ = rr.Recovered(time.Now())

@@ -171,6 +171,18 @@ func (m *Monitor) Stop() {
 // record what it saw, which WaitFor reports if the wait times out.
 type Condition func(ctx context.Context) (bool, error)
 
+// All holds when every condition holds; it stops at the first that does not (or errs).
+func All(conds ...Condition) Condition {
+	return func(ctx context.Context) (bool, error) {
+		for _, c := range conds {
+			if ok, err := c(ctx); err != nil || !ok {
+				return false, err
+			}
+		}
+		return true, nil
+	}
+}
+
 type observationKey struct{}
 
 type observation struct {

@@ -40,8 +40,9 @@ func TestParallelProcessesOwnTheirEnvironments(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+	ended := false
+	t.Cleanup(func() { // the CLI is stopped whatever the test does
+		if !ended {
 			_ = cmd.Process.Kill()
 			<-done
 		}
@@ -58,10 +59,9 @@ wait:
 	for {
 		select {
 		case runErr = <-done:
+			ended = true
 			break wait
 		case <-ctx.Done():
-			_ = cmd.Process.Kill()
-			runErr = <-done
 			t.Fatalf("ginkgo -p did not end within 10m; output:\n%s", tail(buf.String(), 80))
 		case <-tick.C:
 			lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)

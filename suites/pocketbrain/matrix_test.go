@@ -75,15 +75,7 @@ func observeWindow(ctx context.Context, span time.Duration, mustStayFalse []stri
 	for _, e := range mustStayFalse {
 		conds = append(conds, st.Monitor.ExprFalse(e))
 	}
-	steady := func(ctx context.Context) (bool, error) {
-		for _, c := range conds {
-			if ok, err := c(ctx); err != nil || !ok {
-				return false, err
-			}
-		}
-		return true, nil
-	}
-	if _, err := st.Monitor.WaitFor(steadyCtx, "steady state before the window (triggers quiet, no detection expression holding)", steady); err != nil {
+	if _, err := st.Monitor.WaitFor(steadyCtx, "steady state before the window (triggers quiet, no detection expression holding)", signals.All(conds...)); err != nil {
 		return evidence.Window{}, err
 	}
 	w := evidence.Window{Planned: evidence.Millis(span), Started: time.Now()}
