@@ -59,6 +59,9 @@ var Kinds = []Kind{Lost, Duplicated, Unexpected, RejectedButApplied, Stale}
 type FinalState struct {
 	Captures []Capture `json:"captures"`
 	Applied  []Applied `json:"applied"`
+	// OtherCaptures counts the captures of clients the state was not asked for (the
+	// seeded data set), when it was asked for some clients only.
+	OtherCaptures *int64 `json:"otherCaptures,omitempty"`
 }
 
 // Capture is one live capture with its final value.

@@ -77,12 +77,41 @@ type Run struct {
 	Provenance      Provenance      `json:"provenance"`
 	Verdict         Verdict         `json:"verdict"`
 	Problems        []string        `json:"problems,omitempty"`
+	Dataset         *Dataset        `json:"dataset,omitempty"`
 	Baseline        []BaselineCheck `json:"baseline,omitempty"`
 	Gate            []GateStep      `json:"gate,omitempty"`
 	Rows            []Row           `json:"rows"`
 	Control         *Window         `json:"control,omitempty"`
 	Canary          *Window         `json:"canary,omitempty"`
-	Shards          []Shard         `json:"shards,omitempty"`
+	// Restorations are the steady-state checks after failed specs, in order.
+	Restorations []Restoration `json:"restorations,omitempty"`
+	Shards       []Shard       `json:"shards,omitempty"`
+}
+
+// Restoration is the steady-state check that follows a failed spec, and what was done
+// to bring the stack back, so that a failed row never fails the next one.
+type Restoration struct {
+	Spec string    `json:"spec"`
+	Rows []string  `json:"rows,omitempty"`
+	At   time.Time `json:"at"`
+	// Restored is false when steady state returned by itself (Actions is then empty).
+	Restored    bool     `json:"restored"`
+	Reason      string   `json:"reason"`
+	Actions     []string `json:"actions,omitempty"`
+	SteadyAfter bool     `json:"steady_after"`
+	Took        Duration `json:"took_ms"`
+}
+
+// Dataset is the store the rows ran on: captures seeded before the first row, as months
+// of history (spread over many client ids, the change log already pruned and the horizon
+// moved), and how long the seed and the fleet's resync past it took.
+type Dataset struct {
+	SeededCaptures int     `json:"seeded_captures"`
+	Owners         int     `json:"owners"`
+	Prunes         int     `json:"prunes"`
+	Horizon        int64   `json:"horizon"`
+	SeedSeconds    float64 `json:"seed_seconds"`
+	ResyncSeconds  float64 `json:"resync_seconds"`
 }
 
 // TimeScale records how far a profile shortened the production windows.

@@ -31,6 +31,10 @@ type Profile struct {
 	Revision string
 	// Clients is the size of the simulated fleet.
 	Clients int
+	// SeedCaptures is how many captures the store holds before the first row, written
+	// as months of history (see stack.Seed): fast 100 000, so a resync crosses a hundred
+	// pages on every CI run; release 1 000 000, a production-sized store.
+	SeedCaptures int
 }
 
 // Env variables, documented in the README.
@@ -41,15 +45,19 @@ const (
 	EnvCanary   = "PB_CANARY_SPAN"
 	EnvRevision = "PB_REVISION"
 	EnvClients  = "PB_CLIENTS"
+	EnvSeed     = "PB_SEED_CAPTURES"
 )
+
+// maxSeed bounds PB_SEED_CAPTURES: each client holds every capture in its view.
+const maxSeed = 10_000_000
 
 // FromEnv reads the profile; errors name the variable and the fix.
 func FromEnv() (Profile, error) {
-	p := Profile{Name: "fast", ForScale: 1.0 / 30, ControlSpan: 20 * time.Second, CanarySpan: 20 * time.Second, Clients: 10, Revision: "dev"}
+	p := Profile{Name: "fast", ForScale: 1.0 / 30, ControlSpan: 20 * time.Second, CanarySpan: 20 * time.Second, Clients: 10, Revision: "dev", SeedCaptures: 100_000}
 	switch v := strings.TrimSpace(os.Getenv(EnvProfile)); v {
 	case "", "fast":
 	case "release":
-		p = Profile{Name: "release", ForScale: 1.0 / 30, ControlSpan: 2 * time.Minute, CanarySpan: 30 * time.Minute, Clients: 10, Revision: "dev"}
+		p = Profile{Name: "release", ForScale: 1.0 / 30, ControlSpan: 2 * time.Minute, CanarySpan: 30 * time.Minute, Clients: 10, Revision: "dev", SeedCaptures: 1_000_000}
 	default:
 		return p, fmt.Errorf("%s=%q: unknown profile; use fast or release", EnvProfile, v)
 	}
@@ -71,6 +79,13 @@ func FromEnv() (Profile, error) {
 			return p, fmt.Errorf("%s=%q: give a whole number of clients from 1 to 200", EnvClients, v)
 		}
 		p.Clients = n
+	}
+	if v := os.Getenv(EnvSeed); v != "" {
+		n, err := strconv.Atoi(strings.ReplaceAll(v, "_", ""))
+		if err != nil || n < 0 || n > maxSeed {
+			return p, fmt.Errorf("%s=%q: give a whole number of captures from 0 (no seed) to %d", EnvSeed, v, maxSeed)
+		}
+		p.SeedCaptures = n
 	}
 	if v := os.Getenv(EnvRevision); v != "" {
 		p.Revision = v

@@ -21,10 +21,16 @@ func TestProfiles(t *testing.T) {
 	require.NoError(t, err)
 	require.InDelta(t, 1.0/30, p.ForScale, 1e-9, "rows keep the scaled timing; the canary adds production timing")
 	require.Equal(t, 30*time.Minute, p.CanarySpan)
+	require.Equal(t, 1_000_000, p.SeedCaptures, "release seeds a production-sized store")
+
+	t.Setenv(EnvSeed, "250_000")
+	p, err = FromEnv()
+	require.NoError(t, err)
+	require.Equal(t, 250_000, p.SeedCaptures)
 }
 
 func TestBadSettingsNameTheVariable(t *testing.T) {
-	for name, val := range map[string]string{EnvProfile: "turbo", EnvCanary: "soon", EnvClients: "0"} {
+	for name, val := range map[string]string{EnvProfile: "turbo", EnvCanary: "soon", EnvClients: "0", EnvSeed: "lots"} {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv(name, val)
 			_, err := FromEnv()

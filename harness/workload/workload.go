@@ -7,9 +7,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -28,6 +30,9 @@ type Workload struct {
 	OutDir string
 	// FinalSyncTimeout bounds the drain of every queue.
 	FinalSyncTimeout time.Duration
+	// Seeded is how many captures the harness seeded before the first row, under client
+	// ids that are not the fleet's: every check counts them again, and fewer is data loss.
+	Seeded int64
 
 	mu   sync.Mutex
 	kept map[string]history.Op // by mutation id + invoke, across client restarts
@@ -118,17 +123,14 @@ func (w *Workload) Check(ctx context.Context, name string) (*evidence.DataLoss, 
 	if err := w.Keep(ctx); err != nil {
 		return nil, err
 	}
-	stateBody, code, err := w.call(ctx, env.Server, http.MethodGet, "/api/v2/sync/state", 60*time.Second)
-	var state *checker.FinalState
-	if err == nil && code == http.StatusOK {
-		state, err = checker.DecodeState(bytes.NewReader(stateBody))
-	} else if err == nil {
-		err = fmt.Errorf("server /api/v2/sync/state: status %d", code)
-	}
+	state, err := w.finalState(ctx)
 	ops := w.History()
 	res := checker.Check(ops, state)
 	if werr := w.store(name, ops, state, res); werr != nil && err == nil {
 		err = werr
+	}
+	if err == nil && state != nil && state.OtherCaptures != nil && *state.OtherCaptures < w.Seeded {
+		err = fmt.Errorf("seeded data lost: %d of the %d seeded captures are left on the server", *state.OtherCaptures, w.Seeded)
 	}
 	dl := &evidence.DataLoss{
 		Verdict:            string(res.Verdict),
@@ -142,6 +144,42 @@ func (w *Workload) Check(ctx context.Context, name string) (*evidence.DataLoss, 
 		Detail:             res.Summary(),
 	}
 	return dl, err
+}
+
+// finalState reads the server's final state for the fleet's own clients only (named by the
+// fleet's /state): a seeded store holds millions of captures that no workload client wrote,
+// and the server then counts those in otherCaptures instead of sending them.
+func (w *Workload) finalState(ctx context.Context) (*checker.FinalState, error) {
+	body, code, err := w.call(ctx, env.Clients, http.MethodGet, "/state", 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("clients /state: status %d", code)
+	}
+	var fleet struct {
+		Clients []struct {
+			Client string `json:"client"`
+		} `json:"clients"`
+	}
+	if err := json.Unmarshal(body, &fleet); err != nil {
+		return nil, fmt.Errorf("clients /state: %w", err)
+	}
+	if len(fleet.Clients) == 0 {
+		return nil, errors.New("clients /state lists no client: the fleet is not running")
+	}
+	q := url.Values{}
+	for _, c := range fleet.Clients {
+		q.Add("clientId", c.Client)
+	}
+	body, code, err = w.call(ctx, env.Server, http.MethodGet, "/api/v2/sync/state?"+q.Encode(), 60*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("server /api/v2/sync/state: status %d", code)
+	}
+	return checker.DecodeState(bytes.NewReader(body))
 }
 
 func (w *Workload) store(name string, ops []history.Op, state *checker.FinalState, res checker.Result) error {

@@ -2,18 +2,27 @@ package pocketbrain
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
 
 	"github.com/pocketbrain/chaos/harness/env"
 	"github.com/pocketbrain/chaos/harness/evidence"
+	"github.com/pocketbrain/chaos/harness/profile"
+	"github.com/pocketbrain/chaos/harness/stack"
 	"github.com/pocketbrain/chaos/harness/workload"
 )
 
 var wl *workload.Workload
+
+// seeded is what seedDataset wrote (zero when nothing was seeded).
+var seeded stack.SeedResult
 
 // wireWorkload follows the client fleet: its history is kept across client restarts,
 // and the checker judges it after every row.
@@ -36,3 +45,34 @@ func wireWorkload() {
 		return wl.Check(ctx, name)
 	}
 }
+
+// seedDataset fills the store before the first spec (PB_SEED_CAPTURES, by profile), so
+// every row runs on a store of production size, and records it in the evidence. Every
+// data-loss check then counts the seeded captures again.
+func seedDataset(ctx context.Context, progress io.Writer) {
+	if prof.SeedCaptures == 0 || !st.Env.Has(env.Clients) {
+		return
+	}
+	fmt.Fprintf(progress, "[suite] seeding %d captures (%s)\n", prof.SeedCaptures, profile.EnvSeed)
+	res, err := st.Seed(ctx, prof.SeedCaptures, seedWait(prof.SeedCaptures))
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	seeded = res
+	fmt.Fprintf(progress, "[suite] seeded %d captures over %d client ids in %s (log pruned %d times, horizon %d); fleet resynced in %s\n",
+		res.Captures, res.Owners, res.Took.Round(time.Millisecond), res.Prunes, res.Horizon, res.ResyncTook.Round(time.Millisecond))
+	if wl != nil {
+		wl.Seeded = int64(res.Captures)
+	}
+	gomega.Expect(rec.Update(func(run *evidence.Run) {
+		run.Dataset = &evidence.Dataset{SeededCaptures: res.Captures, Owners: res.Owners, Prunes: res.Prunes, Horizon: res.Horizon,
+			SeedSeconds: res.Took.Seconds(), ResyncSeconds: res.ResyncTook.Seconds()}
+	})).To(gomega.Succeed())
+}
+
+// seedWait bounds the fleet's first resync past the seed: two minutes, plus two a million.
+func seedWait(n int) time.Duration {
+	return 2*time.Minute + time.Duration(float64(n)/1e6*float64(2*time.Minute))
+}
+
+// resyncAllowance is how long a recovery that includes a full resync of the whole fleet may
+// take on top of the usual recovery time: twice the fleet's measured resync past the seed.
+func resyncAllowance() time.Duration { return 2 * seeded.ResyncTook }

@@ -536,7 +536,10 @@ func valCursorReset(ctx context.Context, rr *evidence.RowRecorder) error {
 	}
 	var sAfter, cAfter counters
 	var sAfterState fleetStateDoc
-	if err := poll(ctx, st.Env.Config().Timeouts.Recover, "every client behind the horizon reset and resynced, every queue unblocked", func() (bool, string, error) {
+	// Every client pages through the whole store again: on a seeded store that takes what
+	// the fleet's first resync took, measured at the seed.
+	recoverWithin := st.Env.Config().Timeouts.Recover + resyncAllowance()
+	if err := poll(ctx, recoverWithin, "every client behind the horizon reset and resynced, every queue unblocked", func() (bool, string, error) {
 		s, err := scrape(ctx, env.Server)
 		if err != nil {
 			return false, "", err
@@ -601,6 +604,14 @@ func valCursorReset(ctx context.Context, rr *evidence.RowRecorder) error {
 	}
 	_ = rr.AddProof("after the clients return", fmt.Sprintf("pocketbrain_sync_cursor_resets_total +%g; clients' sync_cursor_resets_total +%g over %d clients\n%s", dSrv, dCli, resetClients, strings.Join(lines, "\n")))
 	say(id, "reset", "server resets +%g, client resets +%g (%d clients)", dSrv, dCli, resetClients)
+	// The resync is paged: on a seeded store every client that reset crossed many pages,
+	// each one bounded, instead of one answer holding the whole store.
+	pages := cAfter.sum("sync_resync_pages_total") - c0.sum("sync_resync_pages_total")
+	_ = rr.AddProof("full resync, paged", fmt.Sprintf("sync_resync_pages_total +%g over %d resetting clients, on a store seeded with %d captures", pages, resetClients, prof.SeedCaptures))
+	say(id, "reset", "resync crossed %g pages in all (%d captures seeded)", pages, prof.SeedCaptures)
+	if minPages := float64(resetClients * (prof.SeedCaptures / 1000)); pages < minPages {
+		problems = append(problems, fmt.Sprintf("the clients' resync crossed %g pages; %d resetting clients over %d seeded captures must cross at least %g", pages, resetClients, prof.SeedCaptures, minPages))
+	}
 	_ = recordNow(ctx, rr, evidence.PhaseRecovered, true,
 		"sum(increase(pocketbrain_sync_cursor_resets_total[1m])) > 0",
 		"sum(increase(sync_cursor_resets_total[1m])) > 0",

@@ -1,0 +1,219 @@
+package stack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	tcexec "github.com/testcontainers/testcontainers-go/exec"
+
+	"github.com/pocketbrain/chaos/harness/env"
+)
+
+// SeedResult says what Seed wrote and how long the fleet took to catch up.
+type SeedResult struct {
+	Captures int `json:"captures"`
+	// Owners is how many (seeded) client ids the captures are spread over.
+	Owners int `json:"owners"`
+	// Prunes is how many times the seeded change log was pruned before the first row,
+	// and Horizon the prune horizon (highest pruned seq) afterwards.
+	Prunes  int   `json:"prunes"`
+	Horizon int64 `json:"horizon"`
+	// Took is the database work; ResyncTook the time until every client had resynced
+	// past the horizon (each one meets a cursor reset and pages through the store).
+	Took       time.Duration `json:"took_ns"`
+	ResyncTook time.Duration `json:"resync_took_ns"`
+}
+
+// capturesPerOwner spreads the seed over many client ids, as a store of many users.
+const capturesPerOwner = 200
+
+// seedSQL writes n captures as a server that has run for months holds them: every capture
+// with its applied mutation and change-log entry, oldest first, then the log pruned twice
+// (a contiguous prefix each time, the horizon raised) as the server's own pruner does. It
+// takes the server's log lock, so live pushes keep their seqs in commit order. psql -c runs
+// the whole string as one transaction; it prints the horizon.
+func seedSQL(n, owners int) string {
+	owner := fmt.Sprintf("'s' || lpad((g %% %d)::text, 6, '0')", owners)
+	rows := fmt.Sprintf(`SELECT %[1]s || '-' || g AS capture_id, %[1]s AS client_id,
+		'seeded capture ' || g AS value, now() - make_interval(secs => %[2]d - g) AS at
+		FROM generate_series(1, %[2]d) g`, owner, n)
+	prune := `WITH cut AS (SELECT min(seq) + (max(seq) - min(seq)) / 3 AS seq FROM change_log),
+		gone AS (DELETE FROM change_log WHERE seq <= (SELECT seq FROM cut) RETURNING seq)
+		UPDATE sync_horizon SET pruned_through = GREATEST(pruned_through, (SELECT COALESCE(max(seq), 0) FROM gone)) WHERE id = 1;`
+	return strings.Join([]string{
+		`SELECT pg_advisory_xact_lock(7406213);`,
+		`INSERT INTO applied_mutations (mutation_id, capture_id, client_id, value, applied_at) SELECT capture_id || '-m1', capture_id, client_id, value, at FROM (` + rows + `) s;`,
+		// Oldest first, so seqs follow time; each capture carries its log seq.
+		`WITH lg AS (INSERT INTO change_log (capture_id, client_id, value, at)
+			SELECT capture_id, client_id, value, at FROM (` + rows + `) s ORDER BY at
+			RETURNING seq, capture_id, client_id, value, at)
+		INSERT INTO captures (capture_id, client_id, value, updated_at, seq) SELECT capture_id, client_id, value, at, seq FROM lg;`,
+		prune,
+		prune,
+		`SELECT pruned_through FROM sync_horizon WHERE id = 1;`,
+	}, "\n")
+}
+
+// Seed fills the store with n captures before the first row (n = 0: nothing), then waits
+// until every client of the fleet has resynced past the new horizon, so the first row
+// starts on a settled stack. The server must have created its schema (the stack is up).
+func (s *Stack) Seed(ctx context.Context, n int, wait time.Duration) (SeedResult, error) {
+	res := SeedResult{Captures: n}
+	if n <= 0 {
+		return res, nil
+	}
+	res.Owners = max(1, n/capturesPerOwner)
+	pg, err := s.Env.Container(env.Postgres)
+	if err != nil {
+		return res, err
+	}
+	// The users pause while the seed holds the log lock: their pushes would time out
+	// behind it and count as sync failures before the first row. Sync goes on.
+	if err := s.fleetCall(ctx, "/pause"); err != nil {
+		return res, err
+	}
+	defer func() { _ = s.fleetCall(context.WithoutCancel(ctx), "/resume") }()
+	psql := func(ctx context.Context, sql ...string) (string, error) {
+		cmd := []string{"/usr/lib/postgresql/15/bin/psql", "-U", "pocketbrain", "-d", "pocketbrain", "-v", "ON_ERROR_STOP=1", "-qAt"}
+		for _, q := range sql {
+			cmd = append(cmd, "-c", q)
+		}
+		code, out, err := pg.Exec(ctx, cmd, tcexec.Multiplexed(), tcexec.WithUser("postgres"))
+		if err != nil {
+			return "", err
+		}
+		b, _ := io.ReadAll(out)
+		if code != 0 {
+			return "", fmt.Errorf("psql exited %d: %s", code, s.Env.Redact(strings.TrimSpace(string(b))))
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	// The server creates its schema once Postgres answers it; the seed goes into those tables.
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		out, err := psql(sctx, "SELECT to_regclass('sync_horizon') IS NOT NULL")
+		if err == nil && out == "t" {
+			break
+		}
+		select {
+		case <-sctx.Done():
+			return res, fmt.Errorf("seed: the server did not create its schema within a minute (%v, %q): is the server connected to Postgres?", err, out)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	began := time.Now()
+	b, err := psql(ctx, seedSQL(n, res.Owners), "ANALYZE captures; ANALYZE applied_mutations; ANALYZE change_log;")
+	if err != nil {
+		return res, fmt.Errorf("seed %d captures: %w", n, err)
+	}
+	lines := strings.Fields(b)
+	if len(lines) == 0 {
+		return res, fmt.Errorf("seed %d captures: psql printed no horizon", n)
+	}
+	if res.Horizon, err = strconv.ParseInt(lines[len(lines)-1], 10, 64); err != nil {
+		return res, fmt.Errorf("seed %d captures: horizon %q: %w", n, lines[len(lines)-1], err)
+	}
+	res.Prunes = 2
+	res.Took = time.Since(began)
+
+	began = time.Now()
+	if err := s.waitResynced(ctx, res.Horizon, wait); err != nil {
+		return res, err
+	}
+	res.ResyncTook = time.Since(began)
+	return res, nil
+}
+
+func (s *Stack) fleetCall(ctx context.Context, path string) error {
+	base, err := s.Env.URL(ctx, env.Clients)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("clients %s: %w", path, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("clients %s: status %d", path, resp.StatusCode)
+	}
+	return nil
+}
+
+// waitResynced polls the fleet's /state until no client has a full sync under way and
+// every cursor is at or past horizon.
+func (s *Stack) waitResynced(ctx context.Context, horizon int64, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	base, err := s.Env.URL(ctx, env.Clients)
+	if err != nil {
+		return err
+	}
+	last := "no answer yet"
+	for {
+		if behind, err := fleetBehind(ctx, base, horizon); err != nil {
+			last = err.Error()
+		} else if len(behind) == 0 {
+			return nil
+		} else {
+			last = strings.Join(behind, ", ")
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the fleet did not resync past the seeded horizon %d within %s (%s): raise the wait or seed fewer captures (%s)", horizon, wait, last, "PB_SEED_CAPTURES")
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func fleetBehind(ctx context.Context, base string, horizon int64) ([]string, error) {
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, base+"/state", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("clients /state: status %d", resp.StatusCode)
+	}
+	var st struct {
+		Clients []struct {
+			Client string `json:"client"`
+			Cursor int64  `json:"cursor"`
+			Resync *struct {
+				Captures int `json:"captures"`
+			} `json:"resync"`
+		} `json:"clients"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return nil, fmt.Errorf("clients /state: %w", err)
+	}
+	var behind []string
+	for _, c := range st.Clients {
+		switch {
+		case c.Resync != nil:
+			behind = append(behind, fmt.Sprintf("%s resyncing (%d captures so far)", c.Client, c.Resync.Captures))
+		case c.Cursor < horizon:
+			behind = append(behind, fmt.Sprintf("%s cursor %d", c.Client, c.Cursor))
+		}
+	}
+	return behind, nil
+}
