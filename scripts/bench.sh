@@ -6,6 +6,7 @@
 #   3. per row: time to detect, fire and recover (evidence.json of a full-matrix run);
 #   4. full-matrix wall time and the harness's peak memory (/usr/bin/time -v on the
 #      compiled suite binary, run directly);
+#   6. (below) the sync endpoints' cost at 10 k, 100 k and 1 M captures (suites/scale);
 #   5. overhead ratio = wall time / Σ over rows of (injection → recovered), i.e. the
 #      span in which the stack itself detects, fires (and holds), and recovers; the rest
 #      (start, checks, boot, steady-state waits, data-loss check, teardown, report) is
@@ -103,6 +104,20 @@ if [ -f "$OUT/run/evidence.json" ]; then
 else
 	log "no evidence.json: see $OUT/run/console.log"
 fi
+# ------------------------------------------------------------------ 6. cost as the data grows
+# One server stack seeded through 10 k, 100 k and 1 M captures (PB_SCALE_SIZES), measured
+# straight at the server: push and pull p50/p99 under 10 concurrent clients, one client's
+# full resync. The benchmark fails when the p99 at 1 M is over 2x the p99 at 10 k or the
+# resync grows faster than linearly (the bound of docs/CONTRACTS.md).
+log "cost as the data grows (suites/scale)"
+echo | tee -a "$RESULTS"
+echo "cost as the data grows (go test -bench Scale ./suites/scale):" | tee -a "$RESULTS"
+src=0
+PB_SCALE_OUT="$OUT/scale.txt" go test -run '^$' -bench Scale -benchtime 1x -timeout 30m ./suites/scale >"$OUT/scale.log" 2>&1 || src=$?
+if [ -f "$OUT/scale.txt" ]; then tee -a "$RESULTS" <"$OUT/scale.txt"; else echo "(no table: see $OUT/scale.log)" | tee -a "$RESULTS"; fi
+grep -E 'more than 2|faster than linearly|failed requests' "$OUT/scale.log" | tee -a "$RESULTS" || true
+result "scale benchmark (bound: p99 at 1 M <= 2x p99 at 10 k)" "$([ "$src" = 0 ] && echo met || echo "MISSED (exit $src)")"
+
 echo | tee -a "$RESULTS"
 cat >>"$RESULTS" <<TXT
 Definitions: detect and fire are measured from the injection, recover from the mitigation.

@@ -35,17 +35,22 @@ const capturesPerOwner = 200
 
 // seedSQL writes n captures as a server that has run for months holds them: every capture
 // with its applied mutation and change-log entry, oldest first, then the log pruned twice
-// (a contiguous prefix each time, the horizon raised) as the server's own pruner does. It
+// (a contiguous prefix each time, the horizon raised) as the server's own pruner does,
+// then vacuumed, so no autovacuum of the seed runs into the first row. It
 // takes the server's log lock, so live pushes keep their seqs in commit order. psql -c runs
 // the whole string as one transaction; it prints the horizon.
-func seedSQL(n, owners int) string {
+func seedSQL(first, n, owners int) string {
 	owner := fmt.Sprintf("'s' || lpad((g %% %d)::text, 6, '0')", owners)
 	rows := fmt.Sprintf(`SELECT %[1]s || '-' || g AS capture_id, %[1]s AS client_id,
-		'seeded capture ' || g AS value, now() - make_interval(secs => %[2]d - g) AS at
-		FROM generate_series(1, %[2]d) g`, owner, n)
-	prune := `WITH cut AS (SELECT min(seq) + (max(seq) - min(seq)) / 3 AS seq FROM change_log),
+		'seeded capture ' || g AS value, now() - make_interval(secs => %[3]d + %[2]d - g) AS at
+		FROM generate_series(%[3]d, %[3]d + %[2]d - 1) g`, owner, n, first)
+	// The seed prunes its own log twice, to half and then to all but the newest 1 %, so the
+	// server's pruner is left a small tail, as a server that has run for months is.
+	prune := func(fraction string) string {
+		return `WITH cut AS (SELECT min(seq) + ((max(seq) - min(seq)) * ` + fraction + `)::bigint AS seq FROM change_log),
 		gone AS (DELETE FROM change_log WHERE seq <= (SELECT seq FROM cut) RETURNING seq)
 		UPDATE sync_horizon SET pruned_through = GREATEST(pruned_through, (SELECT COALESCE(max(seq), 0) FROM gone)) WHERE id = 1;`
+	}
 	return strings.Join([]string{
 		`SELECT pg_advisory_xact_lock(7406213);`,
 		`INSERT INTO applied_mutations (mutation_id, capture_id, client_id, value, applied_at) SELECT capture_id || '-m1', capture_id, client_id, value, at FROM (` + rows + `) s;`,
@@ -54,31 +59,41 @@ func seedSQL(n, owners int) string {
 			SELECT capture_id, client_id, value, at FROM (` + rows + `) s ORDER BY at
 			RETURNING seq, capture_id, client_id, value, at)
 		INSERT INTO captures (capture_id, client_id, value, updated_at, seq) SELECT capture_id, client_id, value, at, seq FROM lg;`,
-		prune,
-		prune,
+		prune("0.5"),
+		prune("0.99"),
 		`SELECT pruned_through FROM sync_horizon WHERE id = 1;`,
 	}, "\n")
 }
 
-// Seed fills the store with n captures before the first row (n = 0: nothing), then waits
-// until every client of the fleet has resynced past the new horizon, so the first row
-// starts on a settled stack. The server must have created its schema (the stack is up).
-func (s *Stack) Seed(ctx context.Context, n int, wait time.Duration) (SeedResult, error) {
+// Seed fills e's store with n captures before the first row (n = 0: nothing), then waits
+// until every client of the fleet (if e runs one) has resynced past the new horizon, so the
+// first row starts on a settled stack. The server must be up: it creates the schema.
+func Seed(ctx context.Context, e *env.Environment, n int, wait time.Duration) (SeedResult, error) {
+	return Grow(ctx, e, 0, n, wait)
+}
+
+// Grow seeds captures number from+1 … to on top of an earlier Seed or Grow up to from (the
+// scale benchmark grows one store through 10 k, 100 k and 1 M).
+func Grow(ctx context.Context, e *env.Environment, from, to int, wait time.Duration) (SeedResult, error) {
+	n := to - from
 	res := SeedResult{Captures: n}
 	if n <= 0 {
 		return res, nil
 	}
-	res.Owners = max(1, n/capturesPerOwner)
-	pg, err := s.Env.Container(env.Postgres)
+	res.Owners = max(1, to/capturesPerOwner)
+	pg, err := e.Container(env.Postgres)
 	if err != nil {
 		return res, err
 	}
 	// The users pause while the seed holds the log lock: their pushes would time out
 	// behind it and count as sync failures before the first row. Sync goes on.
-	if err := s.fleetCall(ctx, "/pause"); err != nil {
-		return res, err
+	fleet := e.Has(env.Clients)
+	if fleet {
+		if err := fleetCall(ctx, e, "/pause"); err != nil {
+			return res, err
+		}
+		defer func() { _ = fleetCall(context.WithoutCancel(ctx), e, "/resume") }()
 	}
-	defer func() { _ = s.fleetCall(context.WithoutCancel(ctx), "/resume") }()
 	psql := func(ctx context.Context, sql ...string) (string, error) {
 		cmd := []string{"/usr/lib/postgresql/15/bin/psql", "-U", "pocketbrain", "-d", "pocketbrain", "-v", "ON_ERROR_STOP=1", "-qAt"}
 		for _, q := range sql {
@@ -90,7 +105,7 @@ func (s *Stack) Seed(ctx context.Context, n int, wait time.Duration) (SeedResult
 		}
 		b, _ := io.ReadAll(out)
 		if code != 0 {
-			return "", fmt.Errorf("psql exited %d: %s", code, s.Env.Redact(strings.TrimSpace(string(b))))
+			return "", fmt.Errorf("psql exited %d: %s", code, e.Redact(strings.TrimSpace(string(b))))
 		}
 		return strings.TrimSpace(string(b)), nil
 	}
@@ -109,7 +124,7 @@ func (s *Stack) Seed(ctx context.Context, n int, wait time.Duration) (SeedResult
 		}
 	}
 	began := time.Now()
-	b, err := psql(ctx, seedSQL(n, res.Owners), "ANALYZE captures; ANALYZE applied_mutations; ANALYZE change_log;")
+	b, err := psql(ctx, seedSQL(from+1, n, res.Owners), "VACUUM (ANALYZE) captures, applied_mutations, change_log")
 	if err != nil {
 		return res, fmt.Errorf("seed %d captures: %w", n, err)
 	}
@@ -123,16 +138,18 @@ func (s *Stack) Seed(ctx context.Context, n int, wait time.Duration) (SeedResult
 	res.Prunes = 2
 	res.Took = time.Since(began)
 
-	began = time.Now()
-	if err := s.waitResynced(ctx, res.Horizon, wait); err != nil {
-		return res, err
+	if fleet {
+		began = time.Now()
+		if err := waitResynced(ctx, e, res.Horizon, wait); err != nil {
+			return res, err
+		}
+		res.ResyncTook = time.Since(began)
 	}
-	res.ResyncTook = time.Since(began)
 	return res, nil
 }
 
-func (s *Stack) fleetCall(ctx context.Context, path string) error {
-	base, err := s.Env.URL(ctx, env.Clients)
+func fleetCall(ctx context.Context, e *env.Environment, path string) error {
+	base, err := e.URL(ctx, env.Clients)
 	if err != nil {
 		return err
 	}
@@ -155,10 +172,10 @@ func (s *Stack) fleetCall(ctx context.Context, path string) error {
 
 // waitResynced polls the fleet's /state until no client has a full sync under way and
 // every cursor is at or past horizon.
-func (s *Stack) waitResynced(ctx context.Context, horizon int64, wait time.Duration) error {
+func waitResynced(ctx context.Context, e *env.Environment, horizon int64, wait time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	base, err := s.Env.URL(ctx, env.Clients)
+	base, err := e.URL(ctx, env.Clients)
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ func seedDataset(ctx context.Context, progress io.Writer) {
 		return
 	}
 	fmt.Fprintf(progress, "[suite] seeding %d captures (%s)\n", prof.SeedCaptures, profile.EnvSeed)
-	res, err := st.Seed(ctx, prof.SeedCaptures, seedWait(prof.SeedCaptures))
+	res, err := stack.Seed(ctx, st.Env, prof.SeedCaptures, seedWait(prof.SeedCaptures))
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	seeded = res
 	fmt.Fprintf(progress, "[suite] seeded %d captures over %d client ids in %s (log pruned %d times, horizon %d); fleet resynced in %s\n",
