@@ -198,6 +198,17 @@ func cmdHold(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return nil
 		}
 		runner.DataLoss = func(ctx context.Context) (*evidence.DataLoss, error) { return wl.Check(ctx, row.ID) }
+		// The same production-sized store as the suite's rows run on.
+		if prof.SeedCaptures > 0 {
+			fmt.Fprintf(progress, "[hold] seeding %d captures (%s)\n", prof.SeedCaptures, profile.EnvSeed)
+			res, serr := stack.Seed(sigCtx, st.Env, prof.SeedCaptures, stack.SeedWait(prof.SeedCaptures))
+			if serr != nil {
+				_ = rec.AddProblem("seed: " + serr.Error())
+				return serr
+			}
+			wl.Seeded = int64(res.Captures)
+			fmt.Fprintf(progress, "[hold] seeded in %s; fleet resynced in %s\n", res.Took.Round(time.Millisecond), res.ResyncTook.Round(time.Millisecond))
+		}
 	}
 	runner.Hold = func(ctx context.Context, row program.Row) error {
 		return holdHere(ctx, st, row, *timeout, stdin, progress)

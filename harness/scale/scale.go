@@ -216,7 +216,9 @@ func Check(rs []Result) []string {
 func Table(rs []Result) string {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%-10s %-21s %-21s %-21s %-10s %s\n", "captures", "push p50 / p99", "pull page p50 / p99", "pull delta p50 / p99", "resync", "pages")
-	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + " ms" }
+	ms := func(d time.Duration) string {
+		return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + " ms"
+	}
 	for _, r := range rs {
 		fmt.Fprintf(&b, "%-10d %-21s %-21s %-21s %-10s %d\n", r.Captures,
 			ms(r.Push.P50)+" / "+ms(r.Push.P99), ms(r.Pull.P50)+" / "+ms(r.Pull.P99), ms(r.Delta.P50)+" / "+ms(r.Delta.P99),

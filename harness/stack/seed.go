@@ -30,6 +30,12 @@ type SeedResult struct {
 	ResyncTook time.Duration `json:"resync_took_ns"`
 }
 
+// SeedWait bounds the fleet's first resync past a seed of n captures: two minutes, plus
+// two a million (a 2-core machine resyncs ten clients through 1 M in under one).
+func SeedWait(n int) time.Duration {
+	return 2*time.Minute + time.Duration(float64(n)/1e6*float64(2*time.Minute))
+}
+
 // capturesPerOwner spreads the seed over many client ids, as a store of many users.
 const capturesPerOwner = 200
 

@@ -54,7 +54,7 @@ func seedDataset(ctx context.Context, progress io.Writer) {
 		return
 	}
 	fmt.Fprintf(progress, "[suite] seeding %d captures (%s)\n", prof.SeedCaptures, profile.EnvSeed)
-	res, err := stack.Seed(ctx, st.Env, prof.SeedCaptures, seedWait(prof.SeedCaptures))
+	res, err := stack.Seed(ctx, st.Env, prof.SeedCaptures, stack.SeedWait(prof.SeedCaptures))
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	seeded = res
 	fmt.Fprintf(progress, "[suite] seeded %d captures over %d client ids in %s (log pruned %d times, horizon %d); fleet resynced in %s\n",
@@ -66,11 +66,6 @@ func seedDataset(ctx context.Context, progress io.Writer) {
 		run.Dataset = &evidence.Dataset{SeededCaptures: res.Captures, Owners: res.Owners, Prunes: res.Prunes, Horizon: res.Horizon,
 			SeedSeconds: res.Took.Seconds(), ResyncSeconds: res.ResyncTook.Seconds()}
 	})).To(gomega.Succeed())
-}
-
-// seedWait bounds the fleet's first resync past the seed: two minutes, plus two a million.
-func seedWait(n int) time.Duration {
-	return 2*time.Minute + time.Duration(float64(n)/1e6*float64(2*time.Minute))
 }
 
 // resyncAllowance is how long a recovery that includes a full resync of the whole fleet may
