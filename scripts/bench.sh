@@ -6,11 +6,11 @@
 #   3. per row: time to detect, fire and recover (evidence.json of a full-matrix run);
 #   4. full-matrix wall time and the harness's peak memory (/usr/bin/time -v on the
 #      compiled suite binary, run directly);
-#   6. (below) the sync endpoints' cost at 10 k, 100 k and 1 M captures (suites/scale);
 #   5. overhead ratio = wall time / Σ over rows of (injection → recovered), i.e. the
 #      span in which the stack itself detects, fires (and holds), and recovers; the rest
 #      (start, checks, boot, steady-state waits, data-loss check, teardown, report) is
-#      the harness's own cost. `pbchaos times` prints the table and the ratios.
+#      the harness's own cost. `pbchaos times` prints the table and the ratios;
+#   6. the sync endpoints' cost at 10 k, 100 k and 1 M captures (suites/scale).
 #
 # Environment:
 #   PB_BENCH_OUT     where the numbers go (default out/bench-<time>); bench.txt holds them
