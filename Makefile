@@ -7,8 +7,15 @@ GO ?= go
 TEST_TIMEOUT ?= 75m
 # Where a run writes evidence.json, report.md, report.html and junit.xml.
 PB_OUT ?= $(CURDIR)/out/$(shell date -u +%Y%m%dT%H%M%SZ)
+# Narrowing knobs (scripts/interrupt.sh, debugging); the defaults are the README's commands.
+# SUITES: the suite packages of `make test`; SUITE_ARGS: appended to its `go test` line
+# (e.g. -args -ginkgo.label-filter=row:FM8-redis-down with SUITES=./suites/pocketbrain);
+# GINKGO_FLAGS: extra flags of `make run`'s ginkgo CLI (e.g. --label-filter=canary).
+SUITES ?= ./suites/...
+SUITE_ARGS ?=
+GINKGO_FLAGS ?=
 
-.PHONY: images test unit suites run clean-leftovers promtool-check bench flake parallel
+.PHONY: images test unit suites run clean-leftovers promtool-check bench flake parallel interrupt
 
 ## images: build every image locally (idempotent, cached).
 images:
@@ -18,7 +25,7 @@ images:
 ## suite package at a time so that two stacks never share the 2 cores' timing.
 test: images
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /suites/)
-	$(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) ./suites/...
+	$(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) $(SUITES) $(SUITE_ARGS)
 
 ## unit: the tests that need no Docker.
 unit:
@@ -27,7 +34,14 @@ unit:
 ## run: the release manager's run: the full matrix, baseline, gate, control and canary
 ## on the reference stack, ending in the evidence report (PB_PROFILE=fast for a short one).
 run: images
-	PB_PROFILE=$${PB_PROFILE:-release} PB_OUT=$(PB_OUT) $(GO) tool ginkgo -timeout $(TEST_TIMEOUT) ./suites/pocketbrain
+	PB_PROFILE=$${PB_PROFILE:-release} PB_OUT=$(PB_OUT) $(GO) tool ginkgo -timeout $(TEST_TIMEOUT) $(GINKGO_FLAGS) ./suites/pocketbrain
+
+## interrupt: Ctrl-C (SIGINT to the process group) on `make test` / `make run` at each
+## point (image build, unit tests, leaks and secrets subprocesses, boot, mid-row, report)
+## leaves no container, network or volume (scripts/interrupt.sh; POINTS= to choose).
+POINTS ?=
+interrupt:
+	bash scripts/interrupt.sh $(POINTS)
 
 ## clean-leftovers: remove every container, network and volume with the harness label.
 clean-leftovers:

@@ -34,6 +34,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/pocketbrain/chaos/harness/env"
+	"github.com/pocketbrain/chaos/harness/subproc"
 )
 
 var (
@@ -44,6 +45,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// Ctrl-C on `make test` reaches this binary and its suite subprocesses together: this
+	// one must not die first (its subprocess would die of SIGPIPE mid-teardown), it
+	// forwards the signal to each subprocess's own process group, once, and waits.
+	subproc.Forward()
 	if v := os.Getenv("PB_LEAKS_ROW"); v != "" {
 		row = v
 	}
@@ -63,9 +68,38 @@ func TestMain(m *testing.M) {
 				buildErr = fmt.Errorf("go test -c ./suites/pocketbrain: %v\n%s", err, out)
 			}
 		}
-		return m.Run()
+		if subproc.WasInterrupted() {
+			fmt.Fprintln(os.Stderr, "leaks: interrupted before the tests began")
+			return 1
+		}
+		sweepDeadRuns()
+		code := m.Run()
+		if subproc.WasInterrupted() && code == 0 {
+			code = 1
+		}
+		return code
 	}()
 	os.Exit(code)
+}
+
+// sweepDeadRuns removes what runs whose process is gone left (as the suite does at its
+// start) and says so, so a leak of an earlier run is neither counted here nor kept.
+func sweepDeadRuns() {
+	if testingShort() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	d, err := env.NewDocker(ctx, env.DefaultTimeouts())
+	if err != nil {
+		return // the tests skip without an engine
+	}
+	defer d.Close()
+	rep, err := d.Sweep(ctx, env.SweepOrphans, "")
+	fmt.Fprintf(os.Stderr, "leaks: swept leftovers of dead runs: %d containers, %d networks, %d volumes\n", rep.Containers, rep.Networks, rep.Volumes)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "leaks: sweep: %v\n", err)
+	}
 }
 
 func testingShort() bool {
@@ -139,6 +173,9 @@ type run struct {
 
 func start(t *testing.T, extraEnv []string, args ...string) *run {
 	t.Helper()
+	if subproc.WasInterrupted() {
+		t.Fatal("interrupted (SIGINT/SIGTERM): no further suite run is started")
+	}
 	r := &run{out: t.TempDir(), lines: make(chan string, 4096), done: make(chan struct{}), began: time.Now()}
 	r.cmd = exec.Command(suiteBin, append([]string{"-test.timeout", "10m", "-ginkgo.no-color"}, args...)...)
 	r.cmd.Dir = suiteDir
@@ -146,9 +183,12 @@ func start(t *testing.T, extraEnv []string, args ...string) *run {
 	r.cmd.Env = append(r.cmd.Env, extraEnv...)
 	pr, pw := io.Pipe()
 	r.cmd.Stdout, r.cmd.Stderr = pw, pw
+	subproc.Prepare(r.cmd)
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	untrack := subproc.Track(r.cmd)
+	t.Logf("suite subprocess pid %d started: %s", r.cmd.Process.Pid, strings.Join(r.cmd.Args[1:], " "))
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -164,20 +204,51 @@ func start(t *testing.T, extraEnv []string, args ...string) *run {
 	}()
 	go func() {
 		r.err = r.cmd.Wait()
+		untrack()
 		r.ended = time.Since(r.began)
 		_ = pw.Close()
 		close(r.done)
 	}()
 	// Whatever happens to the test: the subprocess is stopped and its objects swept.
-	t.Cleanup(func() {
-		select {
-		case <-r.done:
-		default:
-			_ = r.cmd.Process.Kill()
-			<-r.done
-		}
-	})
+	t.Cleanup(func() { r.stop(t) })
 	return r
+}
+
+// stop ends a subprocess still running as Ctrl-C would (SIGINT, so that it tears its
+// stack down), kills it if it has not ended within three minutes, and then removes
+// whatever it left (by its PID label).
+func (r *run) stop(t *testing.T) {
+	select {
+	case <-r.done:
+		return
+	default:
+	}
+	_ = r.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-r.done:
+		return
+	case <-time.After(3 * time.Minute):
+		_ = r.cmd.Process.Kill()
+		<-r.done
+	}
+	sweepPID(r.cmd.Process.Pid)
+}
+
+// sweepPID removes every object labelled with pid's runs.
+func sweepPID(pid int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	d, err := env.NewDocker(ctx, env.DefaultTimeouts())
+	if err != nil {
+		return
+	}
+	defer d.Close()
+	_, runs, _ := owned(ctx, d, pid)
+	for id := range runs {
+		if id != "" {
+			_, _ = d.Sweep(ctx, env.SweepAll, id)
+		}
+	}
 }
 
 func (r *run) output() string {

@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/moby/moby/client"
 
 	"github.com/pocketbrain/chaos/harness/env"
+	"github.com/pocketbrain/chaos/harness/subproc"
 )
 
 // TestParallelProcessesOwnTheirEnvironments runs a fast row and the canary with
@@ -35,21 +37,36 @@ func TestParallelProcessesOwnTheirEnvironments(t *testing.T) {
 	cmd.Env = append(os.Environ(), "TESTCONTAINERS_RYUK_DISABLED=true", "PB_OUT="+out, "PB_PROGRAM="+program, "PB_QUIET=1")
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if subproc.WasInterrupted() {
+		t.Fatal("interrupted (SIGINT/SIGTERM): no further suite run is started")
+	}
+	// The CLI and its workers in a group of their own: Ctrl-C reaches them once, forwarded.
+	subproc.Prepare(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	untrack := subproc.Track(cmd)
+	envs := map[string]string{} // run id (environment) → worker pid, filled while it runs
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() { err := cmd.Wait(); untrack(); done <- err }()
 	ended := false
-	t.Cleanup(func() { // the CLI is stopped whatever the test does
+	t.Cleanup(func() { // the CLI is stopped whatever the test does: as Ctrl-C would, then killed
 		if !ended {
-			_ = cmd.Process.Kill()
-			<-done
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+			select {
+			case <-done:
+			case <-time.After(3 * time.Minute):
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				<-done
+			}
+			for _, pid := range envs {
+				n, _ := strconv.Atoi(pid)
+				sweepPID(n)
+			}
 		}
 	})
 
 	// While it runs: which harness networks belong to the CLI's worker processes.
-	envs := map[string]string{} // run id (environment) → worker pid
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	tick := time.NewTicker(500 * time.Millisecond)

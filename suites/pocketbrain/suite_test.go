@@ -79,9 +79,8 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	defer d.Close()
 	rep, err := d.Sweep(ctx, env.SweepOrphans, "")
 	Expect(err).NotTo(HaveOccurred())
-	if rep.Containers+rep.Networks+rep.Volumes > 0 {
-		fmt.Fprintf(GinkgoWriter, "swept leftovers of earlier runs: %d containers, %d networks, %d volumes\n", rep.Containers, rep.Networks, rep.Volumes)
-	}
+	// Always said, on the terminal too (GinkgoWriter alone shows only on failure).
+	fmt.Fprintf(io.MultiWriter(GinkgoWriter, os.Stderr), "[suite] swept leftovers of dead runs: %d containers, %d networks, %d volumes\n", rep.Containers, rep.Networks, rep.Volumes)
 	// One run id for every process, so their evidence merges into one run.
 	rev := harnessRevision()
 	if len(rev) > 12 {
@@ -212,6 +211,7 @@ var _ = ReportAfterSuite("evidence report", func(report Report) {
 	if prof.OutDir == "" {
 		return
 	}
+	fmt.Fprintf(os.Stderr, "[suite] writing the evidence report to %s\n", prof.OutDir)
 	Expect(os.MkdirAll(prof.OutDir, 0o755)).To(Succeed())
 	Expect(reporters.GenerateJUnitReport(report, filepath.Join(prof.OutDir, "junit.xml"))).To(Succeed())
 	run, err := mergeProcessEvidence(prof.OutDir, report)

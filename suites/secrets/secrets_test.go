@@ -31,11 +31,26 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pocketbrain/chaos/harness/env"
+	"github.com/pocketbrain/chaos/harness/subproc"
 )
+
+// TestMain: Ctrl-C on `make test` reaches this binary and its suite subprocess together;
+// this one must outlive the subprocess (whose next write to a dead parent's pipe would
+// kill it by SIGPIPE mid-teardown): it forwards the signal to the subprocess's own
+// process group, once, and waits for it.
+func TestMain(m *testing.M) {
+	subproc.Forward()
+	code := m.Run()
+	if subproc.WasInterrupted() && code == 0 {
+		code = 1
+	}
+	os.Exit(code)
+}
 
 // defaultFilter adds to the baseline, security and gate specs one matrix row that puts
 // the stack's own secrets into a service's configuration (a key rotation): its fault
@@ -185,8 +200,21 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 		run.Env = append(run.Env, k+"="+v)
 	}
 	run.Stdout, run.Stderr = &stdout, &stderr
+	// At the 15-minute deadline: SIGINT (the suite tears its stack down), not SIGKILL.
+	run.Cancel = func() error { return syscall.Kill(-run.Process.Pid, syscall.SIGINT) }
+	run.WaitDelay = 3 * time.Minute
+	subproc.Prepare(run)
+	if subproc.WasInterrupted() {
+		t.Fatal("interrupted (SIGINT/SIGTERM) before the suite run")
+	}
 	began := time.Now()
-	runErr := run.Run()
+	runErr := run.Start()
+	if runErr == nil {
+		untrack := subproc.Track(run)
+		t.Logf("suite subprocess pid %d started: %s", run.Process.Pid, strings.Join(run.Args[1:], " "))
+		runErr = run.Wait()
+		untrack()
+	}
 	t.Logf("suite (%q) ran in %s: %v", filter, time.Since(began).Round(time.Second), runErr)
 	secrets := map[string]string{}
 	for k, v := range known {
