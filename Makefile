@@ -25,7 +25,7 @@ images:
 ## suite package at a time so that two stacks never share the 2 cores' timing.
 test: images
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /suites/)
-	$(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) $(SUITES) $(SUITE_ARGS)
+	PB_OUT=$(PB_OUT) $(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) $(SUITES) $(SUITE_ARGS)
 
 ## unit: the tests that need no Docker.
 unit:
