@@ -297,6 +297,10 @@ func (e *Environment) defaultEnv(r Role) Settings {
 	return base
 }
 
+// DefaultEnv is the configuration a role starts with: what a restore after a failed
+// spec (stack.Restore) puts back.
+func (e *Environment) DefaultEnv(r Role) Settings { return e.defaultEnv(r) }
+
 // command and user per role: the data images are plain Debian trees, the services are
 // FROM scratch images with an entrypoint.
 func roleCommand(r Role) (cmd []string, user string) {

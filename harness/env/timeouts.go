@@ -23,6 +23,10 @@ type Timeouts struct {
 	SteadyState time.Duration
 	// Detect, Fire and Recover bound the phases of a failure-mode row.
 	Detect, Fire, Recover time.Duration
+	// Restore bounds each wait for the stack's steady state after a failed spec: once
+	// to see whether it returns by itself, once after each restoring step
+	// (stack.Restore).
+	Restore time.Duration
 }
 
 // DefaultTimeouts suit a 2-core machine with the fast profile.
@@ -37,6 +41,7 @@ func DefaultTimeouts() Timeouts {
 		Detect:         60 * time.Second,
 		Fire:           90 * time.Second,
 		Recover:        90 * time.Second,
+		Restore:        60 * time.Second,
 	}.withOverrides()
 }
 
@@ -47,6 +52,7 @@ var TimeoutEnv = map[string]func(*Timeouts) *time.Duration{
 	"PB_DETECT_TIMEOUT":  func(t *Timeouts) *time.Duration { return &t.Detect },
 	"PB_FIRE_TIMEOUT":    func(t *Timeouts) *time.Duration { return &t.Fire },
 	"PB_RECOVER_TIMEOUT": func(t *Timeouts) *time.Duration { return &t.Recover },
+	"PB_RESTORE_TIMEOUT": func(t *Timeouts) *time.Duration { return &t.Restore },
 }
 
 // withOverrides applies the valid PB_*_TIMEOUT variables; CheckTimeoutEnv reports the

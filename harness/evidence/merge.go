@@ -86,6 +86,7 @@ func Merge(runs ...*Run) (*Run, error) {
 		for _, p := range r.Problems {
 			out.Problems = append(out.Problems, name(i)+": "+p)
 		}
+		out.Restorations = append(out.Restorations, r.Restorations...)
 		for _, img := range r.Provenance.Images {
 			if !slices.Contains(out.Provenance.Images, img) {
 				out.Provenance.Images = append(out.Provenance.Images, img)

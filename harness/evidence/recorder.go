@@ -262,6 +262,14 @@ func (r *Recorder) AddProblem(msg string) error {
 	})
 }
 
+// AddRestoration records the steady-state check after a failed spec.
+func (r *Recorder) AddRestoration(rs Restoration) error {
+	return r.mutate(func(run *Run) error {
+		run.Restorations = append(run.Restorations, rs)
+		return nil
+	})
+}
+
 // Interrupt marks the run as stopped early: rows still running become
 // "interrupted". The run stays incomplete; later mutations (cleanup
 // recording a heal) are still accepted.

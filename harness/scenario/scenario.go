@@ -57,23 +57,6 @@ func (r *Runner) wait(ctx context.Context, row program.Row, phase string, timeou
 	return d, err
 }
 
-// quiet holds when no alert of the rule files is pending or firing.
-func (r *Runner) quiet() signals.Condition {
-	rules := r.Stack.Rules
-	return func(ctx context.Context) (bool, error) {
-		var loud []string
-		for _, a := range rules.Alerts() {
-			if a.State == signals.AlertPending || a.State == signals.AlertFiring {
-				loud = append(loud, a.Name+" "+string(a.State))
-			}
-		}
-		if len(loud) > 0 {
-			signals.Observe(ctx, "triggers not quiet: %s", strings.Join(loud, ", "))
-		}
-		return len(loud) == 0, nil
-	}
-}
-
 func (r *Runner) exprs(exprs []string, want bool) signals.Condition {
 	var cs []signals.Condition
 	for _, e := range exprs {
@@ -112,8 +95,7 @@ func (r *Runner) Run(ctx context.Context, row program.Row, rr *evidence.RowRecor
 	defer func() { r.timeline(context.WithoutCancel(ctx), row, rr, observed.Add(-5*time.Second), t0, healed) }()
 
 	// 1. Steady state: every trigger quiet, the row's detection false, recovery true.
-	steady := signals.All(r.quiet(), r.exprs(row.Detect, false), r.exprs(recoverExprs, true))
-	if _, err := r.wait(ctx, row, "steady", t.SteadyState, "steady state (triggers quiet, detection false)", steady); err != nil {
+	if _, err := r.wait(ctx, row, "steady", t.SteadyState, "steady state (triggers quiet, detection false)", r.Stack.Steady(row)); err != nil {
 		return fmt.Errorf("steady state before injection: %w", err)
 	}
 	r.record(ctx, rr, "steady", row.Detect, false)
@@ -221,7 +203,7 @@ func (r *Runner) Run(ctx context.Context, row program.Row, rr *evidence.RowRecor
 	}
 
 	// 7. Recovery: signals back, every trigger quiet, readiness 200.
-	if _, err := r.wait(ctx, row, "recover", t.Recover, "recovery: "+strings.Join(recoverExprs, " and ")+" with every trigger quiet", signals.All(r.exprs(recoverExprs, true), r.quiet())); err != nil {
+	if _, err := r.wait(ctx, row, "recover", t.Recover, "recovery: "+strings.Join(recoverExprs, " and ")+" with every trigger quiet", signals.All(r.exprs(recoverExprs, true), r.Stack.Quiet())); err != nil {
 		return fmt.Errorf("recovery: %w", err)
 	}
 	_ = rr.Recovered(time.Now())

@@ -2,11 +2,16 @@ package pocketbrain
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
+	"time"
 
+	"github.com/moby/moby/client"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/pocketbrain/chaos/harness/env"
 	"github.com/pocketbrain/chaos/harness/evidence"
 	"github.com/pocketbrain/chaos/harness/program"
 )
@@ -15,20 +20,15 @@ import (
 // (suites/leaks does): an ordinary run never sees them, not even as skipped specs.
 //
 //	PB_SELFTEST=panic  the first row (or PB_SELFTEST_ROW) panics while its fault is active
+//	PB_SELFTEST=break  a spec breaks the stack behind the guard's back and fails; the first
+//	                   row (or PB_SELFTEST_ROW) runs next and must pass (stack.Restore)
 var _ = func() bool {
 	if os.Getenv("PB_SELFTEST") != "panic" {
 		return false
 	}
 	Describe("Harness self-test", Label("selftest"), func() {
 		It("survives a panic in the middle of a faulted row", func(ctx SpecContext) {
-			row := prog.Matrix.Rows[0]
-			if id := os.Getenv("PB_SELFTEST_ROW"); id != "" {
-				for _, r := range prog.Matrix.Rows {
-					if r.ID == id {
-						row = r
-					}
-				}
-			}
+			row := selftestRow()
 			rr, err := rec.BeginRow(evidence.RowSpec{ID: "selftest-panic-" + row.ID, Name: "self-test: panic during " + row.ID, Runbook: row.Runbook})
 			Expect(err).NotTo(HaveOccurred())
 			hold := runner.Hold
@@ -38,6 +38,66 @@ var _ = func() bool {
 			}
 			_ = runner.Run(ctx, row, rr)
 		})
+	})
+	return true
+}()
+
+// selftestRow is PB_SELFTEST_ROW's row, or the matrix's first.
+func selftestRow() program.Row {
+	row := prog.Matrix.Rows[0]
+	if id := os.Getenv("PB_SELFTEST_ROW"); id != "" {
+		for _, r := range prog.Matrix.Rows {
+			if r.ID == id {
+				row = r
+			}
+		}
+	}
+	return row
+}
+
+// PB_SELFTEST=break: what the guard heals is not all a failed row can leave behind. The
+// first spec replaces the server with a wrong database password (it still serves
+// /metrics, so it "comes up", but never gets ready) and stops the KV container, both
+// behind the guard's back, and fails. Ordered (so the row runs second) and
+// ContinueOnFailure (so the failure does not skip it): the row must pass on the stack
+// that the AfterEach restored.
+var _ = func() bool {
+	if os.Getenv("PB_SELFTEST") != "break" {
+		return false
+	}
+	rowID := os.Getenv("PB_SELFTEST_ROW")
+	Describe("Harness self-test: a failed row never fails the next row", Label("selftest"), Ordered, ContinueOnFailure, func() {
+		It("breaks the stack behind the guard's back and fails", func(ctx SpecContext) {
+			rr, err := rec.BeginRow(evidence.RowSpec{ID: "selftest-break", Name: "self-test: a failed row leaves the stack broken behind the guard's back"})
+			Expect(err).NotTo(HaveOccurred())
+			bad := strings.Replace(st.Env.CurrentEnv(env.Server)["DATABASE_URL"], st.Env.Secrets.PostgresPassword, "wrong-password", 1)
+			Expect(st.Env.Replace(ctx, env.Server, env.Change{Env: env.Settings{"DATABASE_URL": bad}})).To(Succeed())
+			Expect(st.RefreshTargets(ctx)).To(Succeed())
+			kv, err := st.Env.Container(env.KV)
+			Expect(err).NotTo(HaveOccurred())
+			sctx, cancel := context.WithTimeout(ctx, st.Env.Config().Timeouts.DockerCall)
+			defer cancel()
+			stop := 2
+			_, err = st.Env.Docker().Client().ContainerStop(sctx, kv.GetContainerID(), client.ContainerStopOptions{Timeout: &stop})
+			Expect(err).NotTo(HaveOccurred())
+			fmt.Fprintf(progressOut(), "[selftest] server replaced with a wrong database password, kv stopped; failing the spec\n")
+			const why = "selftest: the stack is left broken behind the guard's back"
+			_ = rr.Fail(why)
+			Fail(why)
+		}, NodeTimeout(3*time.Minute))
+
+		It("then runs a matrix row that must pass "+rowID, func(ctx SpecContext) {
+			row := selftestRow()
+			rr, err := rec.BeginRow(evidence.RowSpec{ID: row.ID, Name: row.Mode + " — " + row.Name, Labels: row.GinkgoLabels(), Runbook: row.Runbook, Triggers: row.Triggers})
+			Expect(err).NotTo(HaveOccurred())
+			runErr := runner.Run(ctx, row, rr)
+			if runErr != nil {
+				_ = rr.Fail(st.Env.Redact(runErr.Error()))
+			} else {
+				_ = rr.Pass()
+			}
+			Expect(runErr).NotTo(HaveOccurred())
+		}, NodeTimeout(6*time.Minute))
 	})
 	return true
 }()

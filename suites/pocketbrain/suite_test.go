@@ -21,6 +21,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/reporters"
+	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
 	"github.com/pocketbrain/chaos/faults"
@@ -142,6 +143,7 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	Expect(st.VerifyCatalogue(vctx)).To(Succeed())
 	runner = &scenario.Runner{Stack: st, Guard: guard, Progress: progress}
 	wireWorkload()
+	seedDataset(ctx, progress)
 }, NodeTimeout(5*time.Minute))
 
 // Before every spec: Toxiproxy starts clean (every proxy enabled, no toxic), with a timeout.
@@ -183,21 +185,70 @@ var _ = AfterEach(func(ctx SpecContext) {
 	if st == nil {
 		return
 	}
-	healed, err := guard.HealAll(ctx, st.Env)
+	healed, healErr := guard.HealAll(ctx, st.Env)
 	if len(healed) > 0 {
 		fmt.Fprintf(GinkgoWriter, "guard healed: %s\n", strings.Join(healed, "; "))
 		_ = st.RefreshTargets(ctx)
 	}
-	Expect(err).NotTo(HaveOccurred())
-	dirty, err := st.Env.Toxi().Dirty(ctx)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(dirty).To(BeEmpty(), "toxiproxy must be clean after every spec")
+	dirty, dirtyErr := st.Env.Toxi().Dirty(ctx)
 	// No container of the stack may be left paused or stopped (a process fault that
 	// outlived its spec): the next spec would start on a broken stack.
-	unhealthy, err := st.Env.Unhealthy(ctx)
-	Expect(err).NotTo(HaveOccurred())
+	unhealthy, unhealthyErr := st.Env.Unhealthy(ctx)
+	// A failed spec, or one that left a mess, may leave the stack unsteady in ways no
+	// guard knows about: restore it now, so that it never fails the next spec. The mess
+	// still fails this spec below.
+	if rep := CurrentSpecReport(); rep.Failed() || healErr != nil || len(dirty) > 0 || len(unhealthy) > 0 {
+		restoreAfter(ctx, rep)
+	}
+	Expect(healErr).NotTo(HaveOccurred())
+	Expect(dirtyErr).NotTo(HaveOccurred())
+	Expect(dirty).To(BeEmpty(), "toxiproxy must be clean after every spec")
+	Expect(unhealthyErr).NotTo(HaveOccurred())
 	Expect(unhealthy).To(BeEmpty(), "every container of the stack must be running (not paused or stopped) after every spec")
-}, NodeTimeout(3*time.Minute))
+}, NodeTimeout(afterEachTimeout()))
+
+// afterEachTimeout bounds the AfterEach: healing and checks, plus a restoration's three
+// steady-state waits and its container replacements.
+func afterEachTimeout() time.Duration {
+	t := env.DefaultTimeouts()
+	return 2*time.Minute + 3*t.Restore + 5*t.ContainerStart
+}
+
+// restoreAfter brings the stack back to steady state after the spec of rep (see
+// stack.Restore), records what it did and prints it. An interrupted run runs no
+// further spec, so its stack is left to the teardown.
+func restoreAfter(ctx context.Context, rep SpecReport) {
+	if rep.State.Is(types.SpecStateInterrupted) {
+		fmt.Fprintf(progressOut(), "[restore] the run is interrupted: no spec follows, the stack is not restored\n")
+		return
+	}
+	res, err := st.Restore(ctx)
+	rs := evidence.Restoration{Spec: rep.FullText(), At: time.Now().UTC(), Restored: res.Restored,
+		Reason: st.Env.Redact(res.Reason), Actions: res.Actions, SteadyAfter: res.SteadyAfter, Took: evidence.Millis(res.Took)}
+	if rec != nil {
+		if run, serr := rec.Snapshot(); serr == nil {
+			for _, r := range run.Rows {
+				if !r.Started.Before(rep.StartTime) {
+					rs.Rows = append(rs.Rows, r.ID)
+				}
+			}
+		}
+		_ = rec.AddRestoration(rs)
+	}
+	switch {
+	case err != nil:
+		msg := fmt.Sprintf("steady state did not return after %q, even after restoring (%s): %v", rep.LeafNodeText, strings.Join(res.Actions, "; "), err)
+		if rec != nil {
+			_ = rec.AddProblem(st.Env.Redact(msg))
+		}
+		fmt.Fprintf(progressOut(), "[restore] FAILED: %s\n", st.Env.Redact(msg))
+		Fail(st.Env.Redact(msg))
+	case res.Restored:
+		fmt.Fprintf(progressOut(), "[restore] stack restored after %q in %s: %s\n", rep.LeafNodeText, res.Took.Round(time.Millisecond), strings.Join(res.Actions, "; "))
+	default:
+		fmt.Fprintf(progressOut(), "[restore] after %q: %s\n", rep.LeafNodeText, res.Reason)
+	}
+}
 
 var _ = SynchronizedAfterSuite(func() {
 	if rec != nil {
