@@ -30,11 +30,19 @@ func (s *Stack) Quiet() signals.Condition {
 	}
 }
 
+// NoResync holds when the fleet exposes its resync gauge and no client has one under way.
+const NoResync = "max(sync_resync_in_progress) == 0"
+
 // Steady is the steady state the rows need before injection: every trigger quiet, each
 // row's detection false and its recovery (with the matrix defaults) true. The scenario
 // awaits it for one row; Restore awaits it for every row, since any row may run next.
 func (s *Stack) Steady(rows ...program.Row) signals.Condition {
 	conds := []signals.Condition{s.Quiet()}
+	// No client is in the middle of a full resync: on a production-sized store a fleet
+	// resync is tens of seconds of load, and a row started in it measures that load.
+	if s.Env.Has(env.Clients) {
+		conds = append(conds, s.Monitor.ExprTrue(NoResync))
+	}
 	seen := map[string]bool{}
 	for _, row := range rows {
 		for _, e := range row.Detect {
