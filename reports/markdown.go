@@ -125,6 +125,21 @@ func markdown(v *view) string {
 		}
 		p("\n")
 	}
+	if d := run.Dataset; d != nil {
+		p("Dataset: %d captures seeded before the first row over %d client ids (change log pruned %d times, horizon %d), in %.1f s; the fleet resynced past it in %.1f s. Every data-loss check counts them again.\n\n",
+			d.SeededCaptures, d.Owners, d.Prunes, d.Horizon, d.SeedSeconds, d.ResyncSeconds)
+	}
+	if len(run.Restorations) > 0 {
+		p("Stack checks after failed specs (a failed row must never fail the next):\n\n| After spec | Rows | Reason | Actions | Steady after | Took |\n| --- | --- | --- | --- | --- | --- |\n")
+		for _, r := range run.Restorations {
+			actions := strings.Join(r.Actions, "; ")
+			if actions == "" {
+				actions = "none: steady state returned by itself"
+			}
+			p("| %s | %s | %s | %s | %s | %s |\n", mdCell(r.Spec), mdCell(strings.Join(r.Rows, ", ")), mdCell(r.Reason), mdCell(actions), resultMark(r.SteadyAfter), mdCell(r.Took.String()))
+		}
+		p("\n")
+	}
 
 	p("## Baseline captures\n\n")
 	if len(run.Baseline) == 0 {

@@ -291,3 +291,22 @@ func assertWellFormedHTML(t *testing.T, page string) {
 		}
 	}
 }
+
+// The store the rows ran on and every stack check after a failed spec are in both reports.
+func TestDatasetAndRestorationsRender(t *testing.T) {
+	run := noGoRun()
+	run.Dataset = &evidence.Dataset{SeededCaptures: 1000000, Owners: 5000, Prunes: 2, Horizon: 990000, SeedSeconds: 30.7, ResyncSeconds: 43.8}
+	run.Restorations = []evidence.Restoration{
+		{Spec: "breaks the stack", Rows: []string{"selftest-break"}, Restored: true, Reason: "kv: exited", Actions: []string{"kv started in place"}, SteadyAfter: true, Took: evidence.Duration{Duration: 93 * time.Second}},
+		{Spec: "VAL-3", Rows: []string{"VAL-3"}, Reason: "spec failed", SteadyAfter: true},
+	}
+	var md, page bytes.Buffer
+	require.NoError(t, reports.RenderMarkdown(&md, run, reports.WithClock(fixedClock)))
+	require.NoError(t, reports.RenderHTML(&page, run, reports.WithClock(fixedClock)))
+	for _, out := range []string{md.String(), page.String()} {
+		assert.Contains(t, out, "1000000 captures seeded before the first row over 5000 client ids")
+		assert.Contains(t, out, "kv started in place")
+		assert.Contains(t, out, "none: steady state returned by itself")
+	}
+	assertWellFormedHTML(t, page.String())
+}

@@ -87,6 +87,10 @@ func Merge(runs ...*Run) (*Run, error) {
 			out.Problems = append(out.Problems, name(i)+": "+p)
 		}
 		out.Restorations = append(out.Restorations, r.Restorations...)
+		if out.Dataset == nil && r.Dataset != nil {
+			d := *r.Dataset // every shard seeds the same size; the first one's numbers stand
+			out.Dataset = &d
+		}
 		for _, img := range r.Provenance.Images {
 			if !slices.Contains(out.Provenance.Images, img) {
 				out.Provenance.Images = append(out.Provenance.Images, img)
