@@ -109,7 +109,7 @@ func WriteHTML(run *evidence.Run, path string, opts ...Option) error {
 // rendered leaves the directory as it was.
 func WriteAll(run *evidence.Run, dir string, opts ...Option) error {
 	o := collect(opts)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, evidence.DirMode); err != nil {
 		return fmt.Errorf("write reports: %w (choose a writable output directory)", err)
 	}
 	js, err := evidence.Marshal(run, o.red)

@@ -310,3 +310,17 @@ func TestDatasetAndRestorationsRender(t *testing.T) {
 	}
 	assertWellFormedHTML(t, page.String())
 }
+
+// Reports are the run's own output: files 0600, a new directory 0700 (issue 17 §4.1).
+func TestWriteAllOwnerOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out", "run")
+	require.NoError(t, reports.WriteAll(evidencetest.SampleRun(), dir))
+	fi, err := os.Stat(dir)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "output directory")
+	for _, f := range []string{evidence.FileName, reports.MarkdownFile, reports.HTMLFile} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), f)
+	}
+}

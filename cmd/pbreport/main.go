@@ -105,7 +105,7 @@ func render(args []string, red *evidence.Redactor, stdout io.Writer) error {
 	if dir == "" {
 		dir = filepath.Dir(files[0])
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, evidence.DirMode); err != nil {
 		return fmt.Errorf("create %s: %w (choose a writable -out directory)", dir, err)
 	}
 	opts := []reports.Option{reports.WithRedactor(red)}

@@ -120,3 +120,22 @@ func TestBadInputFails(t *testing.T) {
 	assert.Contains(t, errs, "old.json")
 	assert.Contains(t, errs, "schema")
 }
+
+// render -out creates an owner-only directory with owner-only files (issue 17 §4.1).
+func TestRenderOutIsOwnerOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), evidence.FileName)
+	require.NoError(t, evidence.Write(path, evidencetest.SampleRun(), nil))
+	dst := filepath.Join(t.TempDir(), "new", "out")
+	code, _, errs := pb(t, nil, "render", "-out", dst, path)
+	require.Equal(t, 0, code, errs)
+	for _, d := range []string{dst, filepath.Dir(dst)} {
+		fi, err := os.Stat(d)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), d)
+	}
+	for _, f := range []string{"report.md", "report.html", evidence.FileName} {
+		fi, err := os.Stat(filepath.Join(dst, f))
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), f)
+	}
+}

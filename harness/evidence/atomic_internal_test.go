@@ -93,3 +93,34 @@ func TestRecorderWriteFailureKeepsLastGoodFile(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, run.Rows, 3)
 }
+
+// Output is the run's own: files 0600, new directories 0700 (issue 17 §4.1).
+func TestWriteFileAtomicIsOwnerOnly(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	// A file that exists world-readable is replaced by an owner-only one.
+	require.NoError(t, os.WriteFile(path, []byte(`{}`), 0o644))
+	require.NoError(t, os.Chmod(path, 0o644))
+	require.NoError(t, WriteFileAtomic(path, []byte(`{"v":1}`)))
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "final file mode after the rename")
+	require.NoError(t, WriteFileAtomic(filepath.Join(dir, "new.json"), []byte(`{}`)))
+	fi, err = os.Stat(filepath.Join(dir, "new.json"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "a new file")
+}
+
+func TestRecorderCreatesOwnerOnlyDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out", "run")
+	_, err := NewRecorder(dir, Meta{RunID: "r1", Profile: ProfileFast})
+	require.NoError(t, err)
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		fi, err := os.Stat(d)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), d)
+	}
+	fi, err := os.Stat(filepath.Join(dir, FileName))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+}

@@ -63,9 +63,18 @@ func Marshal(run *Run, r *Redactor) ([]byte, error) {
 // sees either the old file or the new one, never a part: it writes a temp
 // file in the same directory, fsyncs it, renames it over path and fsyncs
 // the directory. On error the temp file is removed and path is untouched.
+// The file is 0600 (FileMode): evidence, reports and histories are the
+// run's own output and may hold details of the stack; only its owner reads them.
 func WriteFileAtomic(path string, data []byte) error {
 	return writeAtomic(path, data, nil)
 }
+
+// FileMode and DirMode are the permissions of every output file and of every
+// output directory the harness creates (an existing directory keeps its mode).
+const (
+	FileMode os.FileMode = 0o600
+	DirMode  os.FileMode = 0o700
+)
 
 // tempPrefix marks our temp files so a later run can sweep leftovers.
 func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp-" }
@@ -94,7 +103,9 @@ func writeAtomic(path string, data []byte, wrap func(io.Writer) io.Writer) (err 
 	if err = f.Sync(); err != nil {
 		return fmt.Errorf("write %s: fsync: %w", path, err)
 	}
-	if err = f.Chmod(0o644); err != nil {
+	// CreateTemp already gives 0600; set it anyway so the mode does not
+	// depend on that detail, and the rename keeps it.
+	if err = f.Chmod(FileMode); err != nil {
 		return fmt.Errorf("write %s: chmod: %w", path, err)
 	}
 	if err = f.Close(); err != nil {

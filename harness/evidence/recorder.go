@@ -74,7 +74,7 @@ func NewRecorder(dir string, meta Meta, opts ...Option) (*Recorder, error) {
 	if meta.Profile != ProfileFast && meta.Profile != ProfileRelease {
 		return nil, fmt.Errorf("evidence: Meta.Profile %q: want %q or %q", meta.Profile, ProfileFast, ProfileRelease)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, DirMode); err != nil {
 		return nil, fmt.Errorf("evidence: create output directory: %w (choose a writable -out directory)", err)
 	}
 	r := &Recorder{

@@ -187,7 +187,7 @@ func (w *Workload) store(name string, ops []history.Op, state *checker.FinalStat
 		return nil
 	}
 	dir := filepath.Join(w.OutDir, "history")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, evidence.DirMode); err != nil {
 		return err
 	}
 	for suffix, v := range map[string]any{"history": history.History{Ops: ops}, "state": state, "verdict": res} {
