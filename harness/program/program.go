@@ -119,10 +119,31 @@ func Load(dir string) (*Program, error) {
 		return nil, err
 	}
 	p.Targets = t.Targets
-	if err := p.checkMatrix(); err != nil {
+	if err := errors.Join(p.checkTargets(), p.checkMatrix()); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// checkTargets validates the catalogue alone. A path is appended to the role's base URL
+// (http://host:port + path), so it must begin with "/": "metrics" would scrape
+// http://host:portmetrics and fail only once the stack is up.
+func (p *Program) checkTargets() error {
+	file := filepath.Join(p.Dir, TargetsFile)
+	var errs []error
+	for i, t := range p.Targets {
+		name := t.Name
+		if name == "" {
+			name = fmt.Sprintf("#%d", i+1)
+		}
+		switch {
+		case t.Path == "" && t.Kind != "static":
+			errs = append(errs, fmt.Errorf("%s: target %q has no path; give the URL path it is scraped at, beginning with \"/\" (e.g. path: /metrics)", file, name))
+		case t.Path != "" && !strings.HasPrefix(t.Path, "/"):
+			errs = append(errs, fmt.Errorf("%s: target %q: path %q must begin with \"/\" (it is appended to the service's base URL); write path: /%s", file, name, t.Path, t.Path))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func decodeStrict(path string, v any) error {

@@ -102,3 +102,35 @@ func TestQuietTriggersAreChecked(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, err.Error(), `trigger "DeployDrif" is not an alert`)
 }
+
+// copyProgramTargets copies the real program into a temp dir and rewrites targets.yaml.
+func copyProgramTargets(t *testing.T, edit func(targets string) string) string {
+	t.Helper()
+	dir := copyProgram(t, func(m string) string { return m })
+	path := filepath.Join(dir, TargetsFile)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, []byte(edit(string(b))), 0o644))
+	return dir
+}
+
+// A target path is appended to the service's base URL: without a leading "/" the scrape
+// URL is wrong, so Load refuses it naming the target and the fix (issue 17 §4.4).
+func TestTargetPathMustBeginWithSlash(t *testing.T) {
+	dir := copyProgramTargets(t, func(s string) string {
+		require.Contains(t, s, "path: /api/v1/metrics", "test fixture drifted from targets.yaml")
+		return strings.Replace(s, "path: /api/v1/metrics", "path: api/v1/metrics", 1)
+	})
+	_, err := Load(dir)
+	require.Error(t, err)
+	for _, w := range []string{TargetsFile, `target "worker"`, `path "api/v1/metrics" must begin with "/"`, "write path: /api/v1/metrics"} {
+		require.Contains(t, err.Error(), w)
+	}
+
+	dir = copyProgramTargets(t, func(s string) string {
+		return strings.Replace(s, "    path: /ready\n", "", 1)
+	})
+	_, err = Load(dir)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), `target "server_ready" has no path`)
+}
