@@ -83,10 +83,42 @@ func resolve(v string, s env.Secrets) (string, error) {
 	}
 }
 
+// ImageLookup finds a local image by reference and returns its id, as env.Docker's
+// ImageID does; an error means the engine does not have it (or could not say).
+type ImageLookup func(ctx context.Context, ref string) (string, error)
+
+// DeployImage is the image a deploy_image spec deploys, "" for any other spec.
+func DeployImage(s Spec) string {
+	if s.Kind != "config" || s.Action != "deploy_image" {
+		return ""
+	}
+	return s.Params["image"]
+}
+
+// CheckLocalImage fails unless the local engine has ref. A deployed image is never
+// pulled (there is no registry), so a missing one would only fail after the running
+// container was already stopped; the error names the image and the fix.
+func CheckLocalImage(ctx context.Context, lookup ImageLookup, role env.Role, ref string) error {
+	if _, err := lookup(ctx, ref); err != nil {
+		return fmt.Errorf("deploy_image on %s: image %q is not in the local Docker engine (%v); images are never pulled: build it with `make images`, or `docker tag` an image you have as %s (PB_IMAGE_%s sets the image the %s boots with, not this one)",
+			role, ref, err, ref, strings.ToUpper(string(role)), role)
+	}
+	return nil
+}
+
 func (c *config) Spec() Spec          { return c.spec }
 func (c *config) Changes() []env.Role { return []env.Role{c.role} }
 
 func (c *config) Inject(ctx context.Context, e *env.Environment) error {
+	// Before the running container is stopped: a deploy of a missing image must leave
+	// the role as it was.
+	if ref := DeployImage(c.spec); ref != "" {
+		if d := e.Docker(); d != nil {
+			if err := CheckLocalImage(ctx, d.ImageID, c.role, ref); err != nil {
+				return err
+			}
+		}
+	}
 	cur := e.CurrentEnv(c.role)
 	ch := env.Change{Env: env.Settings{}}
 	c.previous = env.Change{Env: env.Settings{}, Image: e.CurrentImage(c.role)}

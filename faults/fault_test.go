@@ -1,6 +1,8 @@
 package faults
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -66,4 +68,24 @@ func TestConfigResolvesSecretsAndNeverPrintsValues(t *testing.T) {
 
 func TestKindsListsEveryKind(t *testing.T) {
 	require.Equal(t, []string{"config", "network", "process", "provider", "storage"}, Kinds())
+}
+
+// A deployed image is never pulled: one the engine lacks fails before the running
+// container is stopped, naming the image and the fix (issue 17 §4.5).
+func TestCheckLocalImage(t *testing.T) {
+	have := func(_ context.Context, ref string) (string, error) {
+		if ref == "pocketbrain-local/server:dev" {
+			return "sha256:1", nil
+		}
+		return "", errors.New("No such image: " + ref)
+	}
+	require.NoError(t, CheckLocalImage(context.Background(), have, env.Server, "pocketbrain-local/server:dev"))
+	err := CheckLocalImage(context.Background(), have, env.Server, "pocketbrain-local/server:previous")
+	require.Error(t, err)
+	for _, w := range []string{`"pocketbrain-local/server:previous"`, "not in the local Docker engine", "never pulled", "make images", "docker tag", "PB_IMAGE_SERVER"} {
+		require.Contains(t, err.Error(), w)
+	}
+
+	require.Equal(t, "x:1", DeployImage(Spec{Kind: "config", Action: "deploy_image", Target: "server", Params: map[string]string{"image": "x:1"}}))
+	require.Empty(t, DeployImage(Spec{Kind: "config", Action: "set_env", Target: "server", Params: map[string]string{"image": "x:1"}}))
 }

@@ -5,6 +5,7 @@ package program
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -343,6 +344,56 @@ func (p *Program) Validate(roles []env.Role, recorded, alerts map[string]bool) e
 				sort.Strings(names)
 				errs = append(errs, fmt.Errorf("%s: trigger %q is not an alert in %s; use one of %s", at, t, AlertsFile, strings.Join(names, ", ")))
 			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// DeployedImage is an image the matrix deploys (config/deploy_image), with the rows that do.
+type DeployedImage struct {
+	Ref  string
+	Role env.Role
+	Rows []string
+}
+
+// DeployImages lists every image a row's faults or mitigation deploy, sorted by reference.
+func (p *Program) DeployImages() []DeployedImage {
+	by := map[string]*DeployedImage{}
+	for _, r := range p.Matrix.Rows {
+		for _, s := range append(append([]faults.Spec{}, r.Faults...), r.Mitigation.Faults...) {
+			ref := faults.DeployImage(s)
+			if ref == "" {
+				continue
+			}
+			d := by[ref]
+			if d == nil {
+				d = &DeployedImage{Ref: ref, Role: env.Role(s.Target)}
+				by[ref] = d
+			}
+			if !slices.Contains(d.Rows, r.ID) {
+				d.Rows = append(d.Rows, r.ID)
+			}
+		}
+	}
+	out := make([]DeployedImage, 0, len(by))
+	for _, d := range by {
+		out = append(out, *d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Ref < out[j].Ref })
+	return out
+}
+
+// CheckDeployImages fails, before any container starts, when the local engine (lookup)
+// lacks an image a row deploys for one of roles (nil: every role). Images are never
+// pulled; the error names each missing image, its rows and the fix.
+func (p *Program) CheckDeployImages(ctx context.Context, lookup faults.ImageLookup, roles []env.Role) error {
+	var errs []error
+	for _, d := range p.DeployImages() {
+		if roles != nil && !slices.Contains(roles, d.Role) {
+			continue
+		}
+		if err := faults.CheckLocalImage(ctx, lookup, d.Role, d.Ref); err != nil {
+			errs = append(errs, fmt.Errorf("%s (rows %s): %w", filepath.Join(p.Dir, MatrixFile), strings.Join(d.Rows, ", "), err))
 		}
 	}
 	return errors.Join(errs...)

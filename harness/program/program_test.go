@@ -1,12 +1,16 @@
 package program
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pocketbrain/chaos/harness/env"
 )
 
 // programDir is the real program shipped with the harness.
@@ -133,4 +137,34 @@ func TestTargetPathMustBeginWithSlash(t *testing.T) {
 	_, err = Load(dir)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), `target "server_ready" has no path`)
+}
+
+// Every image a row deploys must be in the local engine before any container starts;
+// the error names the image, its rows and the fix (issue 17 §4.5).
+func TestDeployImagesMustExistLocally(t *testing.T) {
+	p, err := Load(programDir)
+	require.NoError(t, err)
+	refs := map[string]bool{}
+	for _, d := range p.DeployImages() {
+		refs[d.Ref] = true
+		require.NotEmpty(t, d.Rows, d.Ref)
+	}
+	require.True(t, refs["pocketbrain-local/server:previous"], "the rollback row deploys server:previous: %v", refs)
+
+	local := map[string]bool{"pocketbrain-local/server:dev": true, "pocketbrain-local/clients:dev": true}
+	lookup := func(_ context.Context, ref string) (string, error) {
+		if local[ref] {
+			return "sha256:" + ref, nil
+		}
+		return "", errors.New("No such image: " + ref)
+	}
+	err = p.CheckDeployImages(context.Background(), lookup, nil)
+	require.Error(t, err)
+	for _, w := range []string{MatrixFile, "RG-readiness-bad-release", `"pocketbrain-local/server:previous"`, "make images"} {
+		require.Contains(t, err.Error(), w)
+	}
+	// Only the roles that run are checked.
+	require.NoError(t, p.CheckDeployImages(context.Background(), lookup, []env.Role{env.Clients}))
+	local["pocketbrain-local/server:previous"] = true
+	require.NoError(t, p.CheckDeployImages(context.Background(), lookup, nil))
 }

@@ -113,6 +113,9 @@ func Up(ctx context.Context, prog *program.Program, o Options) (s *Stack, err er
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckDeployImages(ctx, prog, o.Roles); err != nil {
+		return nil, err
+	}
 	store := signals.NewStore()
 	engine := signals.NewEngine(store)
 	s = &Stack{Program: prog, Store: store, Engine: engine, Rules: rules, opts: o}
