@@ -38,7 +38,14 @@ type Config struct {
 	VolumeMiB int               // size of each client data volume (tmpfs)
 	Env       map[Role]Settings // per-role overrides, applied last
 	Log       io.Writer         // progress lines; secrets never reach it
+	Secrets   *Secrets          // the run's secrets (WithSecrets); nil: fresh ones
+	PublishIP netip.Addr        // where ports are published ($PB_PUBLISH_IP; see publishAddr)
 }
+
+// EnvPublishIP chooses the host address published ports bind to. A local engine
+// publishes on 127.0.0.1 unless told otherwise; a remote engine needs an address its
+// clients can reach (default: all of the engine host's interfaces, with a warning).
+const EnvPublishIP = "PB_PUBLISH_IP"
 
 // Settings are environment variables for a container; an empty value unsets a variable.
 type Settings map[string]string
@@ -68,6 +75,10 @@ func WithRevision(rev string) Option { return func(c *Config) { c.Revision = rev
 // WithClients sets the size of the client fleet.
 func WithClients(n int) Option { return func(c *Config) { c.Clients = n } }
 
+// WithSecrets makes the environment use the run's secrets instead of fresh ones, so
+// that the caller's redactor knows them before anything is written.
+func WithSecrets(s Secrets) Option { return func(c *Config) { c.Secrets = &s } }
+
 // WithLog sends progress lines to w.
 func WithLog(w io.Writer) Option { return func(c *Config) { c.Log = w } }
 
@@ -83,8 +94,9 @@ type Environment struct {
 	ImageIDs map[Role]string
 
 	network *tc.DockerNetwork
-	host    string // where published ports are reached
-	local   bool   // engine on this machine: publish on loopback only
+	host    string              // where published ports are reached
+	publish netip.Addr          // the only address ports are published on (publishAddr)
+	exposed map[string][]string // image → the ports its EXPOSE lists (cached)
 
 	mu         sync.Mutex
 	containers map[Role]*tc.DockerContainer
@@ -131,15 +143,30 @@ func Start(ctx context.Context, opts ...Option) (env *Environment, err error) {
 		_ = d.Close()
 		return nil, err
 	}
-	e := &Environment{
-		cfg: cfg, docker: d, Secrets: NewSecrets(), ImageIDs: ids,
-		containers: map[Role]*tc.DockerContainer{}, current: map[Role]Settings{}, images: map[Role]string{},
+	secrets := NewSecrets()
+	if cfg.Secrets != nil {
+		secrets = *cfg.Secrets
 	}
-	e.local, e.host = engineLocality(d)
-	if e.local && os.Getenv("TESTCONTAINERS_HOST_OVERRIDE") == "" {
+	e := &Environment{
+		cfg: cfg, docker: d, Secrets: secrets, ImageIDs: ids,
+		containers: map[Role]*tc.DockerContainer{}, current: map[Role]Settings{}, images: map[Role]string{},
+		exposed: map[string][]string{},
+	}
+	local, engineHost := engineLocality(d)
+	e.publish, e.host, err = publishAddr(local, engineHost, os.Getenv(EnvPublishIP))
+	if err != nil {
+		_ = d.Close()
+		return nil, err
+	}
+	e.cfg.PublishIP = e.publish
+	if !e.publish.IsLoopback() {
+		// Said before anything is published, so a CI log shows it next to the cause.
+		e.logf("WARNING: publishing the stack's ports on %s, beyond loopback: other hosts and users that reach it reach the services (their control endpoints still need the run's token); set %s=127.0.0.1 where the engine is local", e.publish, EnvPublishIP)
+	}
+	if os.Getenv("TESTCONTAINERS_HOST_OVERRIDE") == "" {
 		// Inside a container testcontainers-go guesses the host from the default gateway;
-		// a local engine's loopback-published ports are on 127.0.0.1 and nowhere else.
-		_ = os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+		// the ports are published on e.publish and nowhere else.
+		_ = os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", e.host)
 	}
 	defer func() {
 		if err != nil {
@@ -203,6 +230,32 @@ func engineLocality(d *Docker) (local bool, host string) {
 	return false, h
 }
 
+// publishAddr decides the address ports are published on and the host the harness
+// reaches them at. An explicit PB_PUBLISH_IP wins; otherwise a local engine publishes on
+// 127.0.0.1 and a remote one on all its interfaces (reached at the engine's host name).
+func publishAddr(local bool, engineHost, override string) (publish netip.Addr, reach string, err error) {
+	switch {
+	case override != "":
+		publish, err = netip.ParseAddr(override)
+		if err != nil {
+			return netip.Addr{}, "", fmt.Errorf("%s=%q is not an IP address: give the address published ports bind to, e.g. 127.0.0.1 (a local engine) or the remote engine host's own address", EnvPublishIP, override)
+		}
+	case local:
+		publish = netip.MustParseAddr("127.0.0.1")
+	default:
+		publish = netip.IPv4Unspecified()
+	}
+	switch {
+	case publish.IsUnspecified() && local:
+		reach = "127.0.0.1"
+	case publish.IsUnspecified():
+		reach = engineHost
+	default:
+		reach = publish.String()
+	}
+	return publish, reach, nil
+}
+
 func (e *Environment) logf(format string, args ...any) {
 	fmt.Fprintf(e.cfg.Log, "[env] "+format+"\n", args...)
 }
@@ -234,6 +287,8 @@ func (e *Environment) defaultEnv(r Role) Settings {
 	switch r {
 	case Postgres:
 		base = Settings{"POSTGRES_PASSWORD": s.PostgresPassword}
+	case Toxiproxy:
+		base = Settings{"CONTROL_TOKEN": s.ControlToken}
 	case Redis:
 		base = Settings{"REDIS_PASSWORD": s.RedisPassword}
 	case KV:
@@ -252,6 +307,7 @@ func (e *Environment) defaultEnv(r Role) Settings {
 			"DEPENDENCY_TIMEOUT":      "1s",
 			"SYNC_RETENTION":          "20s",
 			"PRUNE_INTERVAL":          "2s",
+			"CONTROL_TOKEN":           s.ControlToken,
 		}
 	case Worker:
 		base = Settings{
@@ -275,7 +331,7 @@ func (e *Environment) defaultEnv(r Role) Settings {
 			"PROVIDER_BREAKER_OPEN_FOR": "3s",
 		}
 	case Provider:
-		base = Settings{"PORT": "8790"}
+		base = Settings{"PORT": "8790", "CONTROL_TOKEN": s.ControlToken}
 	case Clients:
 		base = Settings{
 			"WORKER_URL":       "http://" + proxy("edge"),
@@ -289,6 +345,7 @@ func (e *Environment) defaultEnv(r Role) Settings {
 			"AI_INTERVAL":      "1s",
 			"PRIMARY_DIR":      "/data/primary",
 			"FALLBACK_DIR":     "/data/fallback",
+			"CONTROL_TOKEN":    s.ControlToken,
 		}
 	default:
 		base = Settings{}
@@ -331,14 +388,14 @@ func roleWait(r Role, t Timeouts) wait.Strategy {
 	case Worker:
 		return wait.ForHTTP("/ready").WithPort("8787/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond).WithForcedIPv4LocalHost()
 	case Provider:
-		return wait.ForHTTP("/control/stats").WithPort("8790/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond).WithForcedIPv4LocalHost()
+		return wait.ForHTTP("/ready").WithPort("8790/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond).WithForcedIPv4LocalHost()
 	case Clients:
 		return wait.ForHTTP("/metrics").WithPort("8789/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond).WithForcedIPv4LocalHost()
 	}
 	return nil
 }
 
-func (e *Environment) requestOptions(r Role, image string, settings Settings, wantWait bool) []tc.ContainerCustomizer {
+func (e *Environment) requestOptions(ctx context.Context, r Role, image string, settings Settings, wantWait bool) []tc.ContainerCustomizer {
 	envVars := map[string]string{}
 	for k, v := range settings {
 		if v != "" {
@@ -358,18 +415,29 @@ func (e *Environment) requestOptions(r Role, image string, settings Settings, wa
 	if user != "" {
 		opts = append(opts, tc.WithConfigModifier(func(c *container.Config) { c.User = user }))
 	}
-	var exposed string
+	// Every port the container exposes (its HTTP port and whatever the image's EXPOSE
+	// lists: an override such as PB_IMAGE_REDIS=redis:7 exposes 6379) is published on
+	// e.publish only. Listing them here keeps testcontainers from publishing the image's
+	// EXPOSE on every interface.
+	exposed := e.imagePorts(ctx, image)
 	if p := HTTPPort(r); p > 0 {
-		exposed = strconv.Itoa(p) + "/tcp"
-		opts = append(opts, tc.WithExposedPorts(exposed))
+		exposed = append(exposed, strconv.Itoa(p)+"/tcp")
 	}
-	local := e.local
+	slices.Sort(exposed)
+	exposed = slices.Compact(exposed)
+	if len(exposed) > 0 {
+		opts = append(opts, tc.WithExposedPorts(exposed...))
+	}
+	publish := e.publish
 	vols := e.volumes
 	opts = append(opts, tc.WithHostConfigModifier(func(hc *container.HostConfig) {
-		if exposed != "" && local {
-			port, _ := mobynet.ParsePort(exposed)
-			hc.PortBindings = mobynet.PortMap{port: {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: "0"}}}
+		hc.PortBindings = mobynet.PortMap{}
+		for _, p := range exposed {
+			if port, err := mobynet.ParsePort(p); err == nil {
+				hc.PortBindings[port] = []mobynet.PortBinding{{HostIP: publish, HostPort: "0"}}
+			}
 		}
+		hc.PublishAllPorts = false
 		if r == Clients && len(vols) == 2 {
 			hc.Mounts = []mount.Mount{
 				{Type: mount.TypeVolume, Source: vols[0], Target: "/data/primary"},
@@ -387,7 +455,7 @@ func (e *Environment) startRole(ctx context.Context, r Role, image string, setti
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeouts.ContainerStart)
 	defer cancel()
 	began := time.Now()
-	ctr, err := tc.Run(ctx, image, e.requestOptions(r, image, settings, true)...)
+	ctr, err := tc.Run(ctx, image, e.requestOptions(ctx, r, image, settings, true)...)
 	if ctr != nil {
 		e.mu.Lock()
 		e.containers[r] = ctr // registered before the error check, so Close removes it
@@ -477,7 +545,28 @@ func (e *Environment) Container(r Role) (*tc.DockerContainer, error) {
 	return c, nil
 }
 
-// URL is the base URL at which the harness reaches a role's HTTP port from outside.
+// imagePorts lists the ports an image's EXPOSE names ("6379/tcp"), cached per image.
+func (e *Environment) imagePorts(ctx context.Context, image string) []string {
+	e.mu.Lock()
+	ports, ok := e.exposed[image]
+	e.mu.Unlock()
+	if ok {
+		return slices.Clone(ports)
+	}
+	ports, err := e.docker.ImageExposedPorts(ctx, image)
+	if err != nil {
+		return nil // the start then fails on the image itself, with a clearer error
+	}
+	e.mu.Lock()
+	e.exposed[image] = ports
+	e.mu.Unlock()
+	return slices.Clone(ports)
+}
+
+// URL is the base URL at which the harness reaches a role's HTTP port from outside. It
+// carries the run's control token as basic auth (user "pb"): Go's HTTP client sends it
+// on every request, and every endpoint that steers the run requires it. Show it to a
+// person through PlainURL (the redactor hides the token anyway).
 func (e *Environment) URL(ctx context.Context, r Role) (string, error) {
 	c, err := e.Container(r)
 	if err != nil {
@@ -491,7 +580,21 @@ func (e *Environment) URL(ctx context.Context, r Role) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("mapped port of %s: %w", r, err)
 	}
-	return "http://" + net.JoinHostPort(e.host, mp.Port()), nil
+	u := url.URL{Scheme: "http", Host: net.JoinHostPort(e.host, mp.Port()), User: url.UserPassword(ControlUser, e.Secrets.ControlToken)}
+	return u.String(), nil
+}
+
+// ControlUser is the basic-auth user of the control token (fixtures/control.User).
+const ControlUser = "pb"
+
+// PlainURL drops the credentials from a URL that URL built, for display.
+func PlainURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
+	}
+	u.User = nil
+	return u.String()
 }
 
 // CurrentEnv returns a copy of the environment a role runs with now.
@@ -565,7 +668,7 @@ func (e *Environment) StartExpectExit(ctx context.Context, r Role, ch Change) (E
 	if image == "" {
 		image = e.cfg.Images[r]
 	}
-	opts := e.requestOptions(r, image, settings, false)
+	opts := e.requestOptions(ctx, r, image, settings, false)
 	// A second container of the role must not answer to the role's alias.
 	opts[0] = network.WithNetwork([]string{string(r) + "-oneoff"}, e.network)
 	out, err := e.runToExit(ctx, image, opts...)

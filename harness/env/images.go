@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -63,4 +64,22 @@ func (d *Docker) CheckImages(ctx context.Context, imgs Images, roles []Role) (ma
 			strings.Join(missing, ", "), "PB_IMAGE_<ROLE>")
 	}
 	return ids, nil
+}
+
+// ImageExposedPorts lists the ports a local image's EXPOSE names, e.g. "6379/tcp".
+func (d *Docker) ImageExposedPorts(ctx context.Context, ref string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout.DockerCall)
+	defer cancel()
+	res, err := d.cli.ImageInspect(ctx, ref)
+	if err != nil {
+		return nil, fmt.Errorf("inspect image %s: %w", ref, err)
+	}
+	var ports []string
+	if res.Config != nil {
+		for p := range res.Config.ExposedPorts {
+			ports = append(ports, string(p))
+		}
+	}
+	slices.Sort(ports)
+	return ports, nil
 }

@@ -12,6 +12,10 @@ type Secrets struct {
 	StreamTicketSecret                          string
 	KeyEncryptionSecret, KeyEncryptionSecretAlt string // Alt: the next key, for rotation rows
 	ClerkSecretKey, ClerkPublishableKey         string
+	// ControlToken guards every endpoint that steers the run (Toxiproxy's admin API, the
+	// provider's fault switch, the clients' pause and history, the server's state read):
+	// see fixtures/control. The harness sends it as basic auth in every URL it builds.
+	ControlToken string
 }
 
 func randomHex(n int) string {
@@ -22,7 +26,8 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// NewSecrets makes a fresh set.
+// NewSecrets makes a fresh set: one per run, shared by every Ginkgo process, so that the
+// one redactor of the run's outputs knows every value any process's stack used.
 func NewSecrets() Secrets {
 	return Secrets{
 		PostgresPassword:       randomHex(16),
@@ -33,11 +38,12 @@ func NewSecrets() Secrets {
 		KeyEncryptionSecretAlt: randomHex(24),
 		ClerkSecretKey:         "sk_test_" + randomHex(20),
 		ClerkPublishableKey:    "pk_test_" + randomHex(12),
+		ControlToken:           randomHex(32),
 	}
 }
 
 // Values lists every secret value, for redaction.
 func (s Secrets) Values() []string {
 	return []string{s.PostgresPassword, s.RedisPassword, s.KVPassword, s.StreamTicketSecret,
-		s.KeyEncryptionSecret, s.KeyEncryptionSecretAlt, s.ClerkSecretKey, s.ClerkPublishableKey}
+		s.KeyEncryptionSecret, s.KeyEncryptionSecretAlt, s.ClerkSecretKey, s.ClerkPublishableKey, s.ControlToken}
 }

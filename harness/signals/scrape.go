@@ -77,7 +77,7 @@ func (t Target) validate() error {
 	}
 	u, err := url.Parse(t.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("scrape target %q: URL %q is not an absolute http(s) URL; give e.g. http://127.0.0.1:8788/metrics", t.Name, t.URL)
+		return fmt.Errorf("scrape target %q: URL %q is not an absolute http(s) URL; give e.g. http://127.0.0.1:8788/metrics", t.Name, t.shownURL())
 	}
 	switch t.Kind {
 	case KindPrometheus, KindProbe:
@@ -344,7 +344,7 @@ func (c *Collector) scrape(ctx context.Context, t Target) ([]Sample, error) {
 		defer body.Close()
 		flat, err := FlattenJSON(t.Prefix, body)
 		if err != nil {
-			return nil, fmt.Errorf("target %q (%s): %w", t.Name, t.URL, err)
+			return nil, fmt.Errorf("target %q (%s): %w", t.Name, t.shownURL(), err)
 		}
 		out := make([]Sample, 0, len(flat))
 		for name, v := range flat {
@@ -359,10 +359,19 @@ func (c *Collector) scrape(ctx context.Context, t Target) ([]Sample, error) {
 		defer body.Close()
 		out, err := ParseText(body, t)
 		if err != nil {
-			return nil, fmt.Errorf("target %q (%s): %w", t.Name, t.URL, err)
+			return nil, fmt.Errorf("target %q (%s): %w", t.Name, t.shownURL(), err)
 		}
 		return out, nil
 	}
+}
+
+// shownURL is the target's URL for a message: a password in it (the run's control
+// token, see env.URL) is masked.
+func (t Target) shownURL() string {
+	if u, err := url.Parse(t.URL); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return t.URL
 }
 
 func (c *Collector) get(ctx context.Context, t Target, accept string) (io.ReadCloser, error) {
@@ -373,12 +382,12 @@ func (c *Collector) get(ctx context.Context, t Target, accept string) (io.ReadCl
 	req.Header.Set("Accept", accept)
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("target %q: GET %s: %w", t.Name, t.URL, err)
+		return nil, fmt.Errorf("target %q: GET %s: %w", t.Name, t.shownURL(), err)
 	}
 	if resp.StatusCode/100 != 2 {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 		resp.Body.Close()
-		return nil, fmt.Errorf("target %q: GET %s answered %s, want 2xx", t.Name, t.URL, resp.Status)
+		return nil, fmt.Errorf("target %q: GET %s answered %s, want 2xx", t.Name, t.shownURL(), resp.Status)
 	}
 	return resp.Body, nil
 }

@@ -160,6 +160,9 @@ func (s *Stack) serve() error {
 	})
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	s.HarnessURL = "http://" + ln.Addr().String()
+	if w := ListenWarning(ln.Addr()); w != "" {
+		fmt.Fprintln(s.opts.Log, "[stack] "+w)
+	}
 	go func() { _ = s.srv.Serve(ln) }()
 	return nil
 }
@@ -231,6 +234,16 @@ func (s *Stack) Down(ctx context.Context) error {
 		errs = append(errs, s.Env.Close(ctx))
 	}
 	return errors.Join(errs...)
+}
+
+// ListenWarning is what to say when the harness's own endpoint listens beyond loopback:
+// its /metrics carries every series of the run to whoever reaches it.
+func ListenWarning(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || tcp.IP.IsLoopback() {
+		return ""
+	}
+	return fmt.Sprintf("WARNING: the harness endpoint listens on %s, beyond loopback (%s): every host and user that reaches it reads the run's series; use %s=127.0.0.1:PORT unless a Prometheus elsewhere must scrape it", tcp, EnvListen, EnvListen)
 }
 
 // Preflight checks, in milliseconds and before anything is written, what would make a

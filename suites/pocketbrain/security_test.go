@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -94,6 +95,52 @@ var _ = Describe("Security of the stack", Label("security"), func() {
 		}).WithTimeout(20*time.Second).WithPolling(500*time.Millisecond).Should(Equal("200 "), "a genuine token must pass")
 	}, NodeTimeout(time.Minute))
 
+	// Another user of a shared host can reach a published port; without the run's token
+	// they must not re-point a proxy, flip a fault, pause the clients or read the run's
+	// data. Each endpoint is tried without the token (refused), with a wrong one
+	// (refused), and, for the reads, with the run's own (answered: the path is not
+	// simply broken).
+	It("refuses every control request without the run's token", func(ctx SpecContext) {
+		cases := []struct {
+			role         env.Role
+			method, path string
+			read         bool // safe to repeat with the token
+		}{
+			{env.Toxiproxy, http.MethodGet, "/proxies", true},
+			{env.Toxiproxy, http.MethodPost, "/proxies/pg", false},
+			{env.Toxiproxy, http.MethodPost, "/reset", false},
+			{env.Provider, http.MethodGet, "/control/stats", true},
+			{env.Provider, http.MethodPost, "/control", false},
+			{env.Clients, http.MethodGet, "/history", true},
+			{env.Clients, http.MethodGet, "/state", true},
+			{env.Clients, http.MethodPost, "/pause", false},
+			{env.Server, http.MethodGet, "/api/v2/sync/state?clientId=security", true},
+		}
+		wrong := http.Header{"Authorization": {"Bearer " + hex.EncodeToString(forgedKey())}}
+		for _, c := range cases {
+			base, err := st.Env.URL(ctx, c.role)
+			Expect(err).NotTo(HaveOccurred())
+			for name, hdr := range map[string]http.Header{"no token": nil, "a wrong token": wrong} {
+				code := rawStatus(ctx, c.method, env.PlainURL(base)+c.path, hdr)
+				fmt.Fprintf(GinkgoWriter, "[security] %s %s %s with %s → %d\n", c.role, c.method, c.path, name, code)
+				Expect(code).To(Equal(http.StatusUnauthorized), "%s %s %s with %s must be refused with 401", c.role, c.method, c.path, name)
+			}
+			if c.read {
+				Expect(rawStatus(ctx, c.method, base+c.path, nil)).To(Equal(http.StatusOK), "%s %s %s with the run's token must answer", c.role, c.method, c.path)
+			}
+		}
+		// What production exposes stays open: the probes and the scrapes.
+		for _, r := range []env.Role{env.Toxiproxy, env.Provider, env.Clients, env.Server} {
+			base, err := st.Env.URL(ctx, r)
+			Expect(err).NotTo(HaveOccurred())
+			path := "/ready"
+			if r == env.Toxiproxy {
+				path = "/version"
+			}
+			Expect(rawStatus(ctx, http.MethodGet, env.PlainURL(base)+path, nil)).To(Equal(http.StatusOK), "%s %s is public", r, path)
+		}
+	}, NodeTimeout(time.Minute))
+
 	for _, role := range []env.Role{env.Worker, env.Server} {
 		It(fmt.Sprintf("starts the %s in production with the canonical config", role), func(ctx SpecContext) {
 			e := st.Env.CurrentEnv(role)
@@ -130,6 +177,21 @@ var _ = Describe("Security of the stack", Label("security"), func() {
 		}
 	}
 })
+
+// rawStatus is the status of one request to url, whose credentials are whatever url and
+// hdr carry (nothing else is added).
+func rawStatus(ctx context.Context, method, url string, hdr http.Header) int {
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, method, url, nil)
+	Expect(err).NotTo(HaveOccurred())
+	maps.Copy(req.Header, hdr)
+	resp, err := http.DefaultClient.Do(req)
+	Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode
+}
 
 // unsignedToken is an alg "none" token; the library produces one only on explicit opt-in.
 func unsignedToken(claims jwt.MapClaims) string {
