@@ -106,7 +106,13 @@ func cmdHold(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return false
 		}
 	}
-	if !*verbose {
+	// The run's secrets exist before anything is written, so that one redactor hides
+	// them (and the host's secret-looking variables) in everything hold prints or writes.
+	secrets := env.NewSecrets()
+	red := evidence.NewRedactor(append(secrets.Values(), evidence.SecretsFromEnv(os.Environ())...)...)
+	if *verbose {
+		tclog.SetDefault(env.RedactingLogger(stderr, red.String))
+	} else {
 		tclog.SetDefault(tclog.NewNoopLogger())
 	}
 
@@ -121,21 +127,23 @@ func cmdHold(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			LabelFilter:     "row:" + rowID + " (pbchaos hold)",
 			HarnessRevision: revision(*dir),
 		},
-	})
+	}, evidence.WithRedactor(red))
 	if err != nil {
 		return err
 	}
 	for path, sum := range prog.Hashes {
 		_ = rec.AddFile(evidence.FileHash{Path: "program/" + path, SHA256: sum})
 	}
-	progress := stdout
+	redacted := red.Writer(stdout)
+	defer redacted.Close()
+	progress := io.Writer(redacted)
 	fmt.Fprintf(progress, "[hold] row %s: %s — booting the stack (evidence: %s)\n", row.ID, row.Name, rec.Path())
 	began := time.Now()
 	st, upErr := stack.Up(sigCtx, prog, stack.Options{
 		ForScale:         prof.ForScale,
 		IntendedRevision: prof.Revision,
 		Log:              progress,
-		EnvOptions:       []env.Option{env.WithClients(prof.Clients), env.WithRevision(prof.Revision)},
+		EnvOptions:       []env.Option{env.WithClients(prof.Clients), env.WithRevision(prof.Revision), env.WithSecrets(secrets)},
 	})
 	guard := &faults.Guard{}
 	// Teardown, whatever happens below: heal, record, write the report, remove the stack.
@@ -175,7 +183,6 @@ func cmdHold(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		_ = rec.AddProblem("stack did not come up: " + upErr.Error())
 		return upErr
 	}
-	rec.Redactor().With(st.Env.Secrets.Values()...)
 	for role, id := range st.Env.ImageIDs {
 		_ = rec.AddImage(evidence.Image{Role: string(role), Ref: st.Env.CurrentImage(role), ID: id})
 	}
@@ -191,6 +198,7 @@ func cmdHold(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	runner := &scenario.Runner{Stack: st, Guard: guard, Progress: progress}
 	if st.Env.Has(env.Clients) {
 		wl := workload.New(st.Env, prof.OutDir)
+		wl.Redactor = red
 		st.Env.BeforeReplace = func(ctx context.Context, r env.Role) error {
 			if r == env.Clients {
 				return wl.Keep(ctx)
@@ -264,9 +272,10 @@ func holdHere(ctx context.Context, st *stack.Stack, row program.Row, timeout tim
 			fmt.Fprintf(&b, "%-13s: %v\n", r, err)
 			continue
 		}
-		fmt.Fprintf(&b, "%-13s: %s%s\n", r, u, endpointHint(r))
+		fmt.Fprintf(&b, "%-13s: %s%s\n", r, env.PlainURL(u), endpointHint(r))
 	}
 	fmt.Fprintf(&b, "environment  : %s (containers labelled %s=%s)\n", st.Env.RunID(), env.LabelRun, st.Env.RunID())
+	fmt.Fprintf(&b, "control      : /proxies, /control, /state, /history and the server's /api/v2/sync/state need the run's token (basic auth user %s); whoever may use Docker reads it: docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' <container> | grep CONTROL_TOKEN\n", env.ControlUser)
 	fmt.Fprintf(&b, "Press Enter to apply the mitigation and check recovery (at the latest in %s; Ctrl-C tears down).\n", timeout)
 	fmt.Fprint(w, b.String())
 

@@ -33,6 +33,8 @@ type Workload struct {
 	// Seeded is how many captures the harness seeded before the first row, under client
 	// ids that are not the fleet's: every check counts them again, and fewer is data loss.
 	Seeded int64
+	// Redactor hides the run's secrets in the history files (nil: the environment's own).
+	Redactor *evidence.Redactor
 
 	mu   sync.Mutex
 	kept map[string]history.Op // by mutation id + invoke, across client restarts
@@ -195,7 +197,11 @@ func (w *Workload) store(name string, ops []history.Op, state *checker.FinalStat
 		if err != nil {
 			return err
 		}
-		if err := evidence.WriteFileAtomic(filepath.Join(dir, name+"."+suffix+".json"), b); err != nil {
+		red := w.Redactor
+		if red == nil {
+			red = evidence.NewRedactor(w.Env.Secrets.Values()...)
+		}
+		if err := evidence.WriteFileAtomic(filepath.Join(dir, name+"."+suffix+".json"), red.Bytes(b)); err != nil {
 			return err
 		}
 	}

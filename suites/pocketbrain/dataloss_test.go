@@ -31,6 +31,7 @@ func wireWorkload() {
 		return
 	}
 	wl = workload.New(st.Env, filepath.Join(prof.OutDir, "p"+strconv.Itoa(ginkgo.GinkgoParallelProcess())))
+	wl.Redactor = red
 	st.Env.BeforeReplace = func(ctx context.Context, r env.Role) error {
 		if r == env.Clients {
 			return wl.Keep(ctx)

@@ -22,6 +22,9 @@ import (
 //	PB_SELFTEST=panic  the first row (or PB_SELFTEST_ROW) panics while its fault is active
 //	PB_SELFTEST=break  a spec breaks the stack behind the guard's back and fails; the first
 //	                   row (or PB_SELFTEST_ROW) runs next and must pass (stack.Restore)
+//	PB_SELFTEST=leak   a spec plants the run's generated secrets in an evidence field, a
+//	                   progress line and a Gomega failure message, and fails (suites/secrets
+//	                   then finds none of them in any output)
 var _ = func() bool {
 	if os.Getenv("PB_SELFTEST") != "panic" {
 		return false
@@ -37,6 +40,21 @@ var _ = func() bool {
 				panic("selftest: a panic in the middle of a faulted row")
 			}
 			_ = runner.Run(ctx, row, rr)
+		})
+	})
+	return true
+}()
+
+var _ = func() bool {
+	if os.Getenv("PB_SELFTEST") != "leak" {
+		return false
+	}
+	Describe("Harness self-test", Label("selftest", "security"), func() {
+		It("plants the run's generated secrets in an evidence field, a progress line and a failure message", func() {
+			planted := strings.Join(st.Env.Secrets.Values(), " ")
+			Expect(rec.AddProblem("selftest leak: an evidence field holding the run's secrets: " + planted)).To(Succeed())
+			fmt.Fprintln(progressOut(), "[selftest] selftest leak: a progress line holding the run's secrets: "+planted)
+			Expect(planted).To(BeEmpty(), "selftest leak: a Gomega failure quoting the run's secrets")
 		})
 	})
 	return true

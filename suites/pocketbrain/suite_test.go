@@ -8,6 +8,7 @@ package pocketbrain
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	tclog "github.com/testcontainers/testcontainers-go/log"
 
 	. "github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/reporters"
@@ -42,7 +45,30 @@ var (
 	rec    *evidence.Recorder
 	guard  = &faults.Guard{}
 	runner *scenario.Runner
+	// red hides the run's generated secrets (shared by every process) and the host's
+	// secret-looking variables in everything the run writes: evidence, reports, JUnit,
+	// history files, Ginkgo failure messages, progress lines and testcontainers' logs.
+	red *evidence.Redactor
 )
+
+// runStart is what process 1 hands every process: one run id, so their evidence merges
+// into one run, and one set of secrets, so that one redactor knows every value any
+// process's stack was given.
+type runStart struct {
+	RunID   string      `json:"runId"`
+	Secrets env.Secrets `json:"secrets"`
+}
+
+// failRedacted is Ginkgo's Fail with the run's secrets hidden: a Gomega message quotes
+// the values it compared, and a DSN, a URL or a token may be one of them. What Fail
+// receives reaches the console, the JUnit file and the evidence.
+func failRedacted(message string, callerSkip ...int) {
+	skip := 1
+	if len(callerSkip) > 0 {
+		skip += callerSkip[0]
+	}
+	Fail(red.String(message), skip)
+}
 
 func programDir() string {
 	if d := os.Getenv("PB_PROGRAM"); d != "" {
@@ -69,7 +95,7 @@ func TestPocketBrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	describeMatrix(prog)
-	RegisterFailHandler(Fail)
+	RegisterFailHandler(failRedacted)
 	RunSpecs(t, "PocketBrain reliability program")
 }
 
@@ -87,16 +113,23 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	if len(rev) > 12 {
 		rev = rev[:12]
 	}
-	return []byte(time.Now().UTC().Format("20060102T150405Z") + "-" + rev)
-}, func(ctx SpecContext, runID []byte) {
+	b, err := json.Marshal(runStart{RunID: time.Now().UTC().Format("20060102T150405Z") + "-" + rev, Secrets: env.NewSecrets()})
+	Expect(err).NotTo(HaveOccurred())
+	return b
+}, func(ctx SpecContext, data []byte) {
+	var start runStart
+	Expect(json.Unmarshal(data, &start)).To(Succeed())
+	red = evidence.NewRedactor(append(start.Secrets.Values(), evidence.SecretsFromEnv(os.Environ())...)...)
+	// testcontainers prints a container's log when its wait strategy fails.
+	tclog.SetDefault(env.RedactingLogger(os.Stderr, red.String))
+	Expect(os.MkdirAll(prof.OutDir, 0o700)).To(Succeed())
 	var err error
-	Expect(os.MkdirAll(prof.OutDir, 0o755)).To(Succeed())
 	rec, err = evidence.NewRecorder(prof.OutDir, evidence.Meta{
-		RunID:      string(runID),
+		RunID:      start.RunID,
 		Profile:    prof.Name,
 		TimeScale:  evidence.TimeScale{ForScale: prof.ForScale, Note: prof.ScaleNote()},
 		Provenance: provenance(),
-	}, evidence.WithFileName(fmt.Sprintf("evidence-p%d.json", GinkgoParallelProcess())))
+	}, evidence.WithFileName(fmt.Sprintf("evidence-p%d.json", GinkgoParallelProcess())), evidence.WithRedactor(red))
 	Expect(err).NotTo(HaveOccurred())
 	stopSignals := rec.InterruptOnSignal(os.Interrupt, syscall.SIGTERM)
 	DeferCleanup(stopSignals)
@@ -118,12 +151,15 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	if _, rc := GinkgoConfiguration(); !rc.Verbose && !rc.VeryVerbose && os.Getenv("PB_QUIET") == "" {
 		progress = newTee(GinkgoWriter, os.Stderr)
 	}
+	redacted := red.Writer(progress)
+	DeferCleanup(redacted.Close)
+	progress = redacted
 	began := time.Now()
 	st, err = stack.Up(ctx, prog, stack.Options{
 		ForScale:         prof.ForScale,
 		IntendedRevision: prof.Revision,
 		Log:              progress,
-		EnvOptions:       []env.Option{env.WithClients(prof.Clients), env.WithRevision(prof.Revision)},
+		EnvOptions:       []env.Option{env.WithClients(prof.Clients), env.WithRevision(prof.Revision), env.WithSecrets(start.Secrets)},
 	})
 	// Teardown registered before the error check: a half-booted stack is removed too.
 	DeferCleanup(func(ctx SpecContext) {
@@ -133,7 +169,6 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	}, NodeTimeout(2*time.Minute))
 	Expect(err).NotTo(HaveOccurred())
 	fmt.Fprintf(progress, "[suite] stack up in %s; harness endpoint %s/metrics\n", time.Since(began).Round(time.Millisecond), st.HarnessURL)
-	rec.Redactor().With(st.Env.Secrets.Values()...)
 	Expect(rec.Update(func(run *evidence.Run) { run.Provenance.DockerVersion = st.Env.Docker().ServerVersion(ctx) })).To(Succeed())
 	for role, id := range st.Env.ImageIDs {
 		Expect(rec.AddImage(evidence.Image{Role: string(role), Ref: st.Env.CurrentImage(role), ID: id})).To(Succeed())
@@ -263,14 +298,41 @@ var _ = ReportAfterSuite("evidence report", func(report Report) {
 		return
 	}
 	fmt.Fprintf(os.Stderr, "[suite] writing the evidence report to %s\n", prof.OutDir)
-	Expect(os.MkdirAll(prof.OutDir, 0o755)).To(Succeed())
-	Expect(reporters.GenerateJUnitReport(report, filepath.Join(prof.OutDir, "junit.xml"))).To(Succeed())
+	Expect(os.MkdirAll(prof.OutDir, 0o700)).To(Succeed())
+	Expect(writeJUnit(report, filepath.Join(prof.OutDir, "junit.xml"))).To(Succeed())
 	run, err := mergeProcessEvidence(prof.OutDir, report)
 	Expect(err).NotTo(HaveOccurred())
-	red := evidence.NewRedactor(evidence.SecretsFromEnv(os.Environ())...)
-	Expect(reports.WriteAll(run, prof.OutDir, reports.WithRedactor(red))).To(Succeed())
+	Expect(reports.WriteAll(run, prof.OutDir, reports.WithRedactor(outputRedactor()))).To(Succeed())
 	fmt.Fprintf(os.Stderr, "\n[suite] verdict %s — evidence report: %s\n", run.Verdict.Decision, filepath.Join(prof.OutDir, "report.html"))
 })
+
+// outputRedactor is the run's redactor, or (when the suite stopped before process 1 got
+// its secrets) the host's secret-looking variables alone.
+func outputRedactor() *evidence.Redactor {
+	if red != nil {
+		return red
+	}
+	return evidence.NewRedactor(evidence.SecretsFromEnv(os.Environ())...)
+}
+
+// writeJUnit writes Ginkgo's own JUnit report through the run's redactor: it holds every
+// spec's failure message and captured output, of every process.
+func writeJUnit(report Report, path string) error {
+	tmp, err := os.MkdirTemp(filepath.Dir(path), ".junit-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	raw := filepath.Join(tmp, "junit.xml")
+	if err := reporters.GenerateJUnitReport(report, raw); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(raw)
+	if err != nil {
+		return err
+	}
+	return evidence.WriteFileAtomic(path, outputRedactor().Bytes(b))
+}
 
 func mergeProcessEvidence(dir string, report Report) (*evidence.Run, error) {
 	paths, _ := filepath.Glob(filepath.Join(dir, "evidence-p*.json"))

@@ -195,7 +195,10 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	run := exec.CommandContext(ctx, bin, "-test.count=1", "-test.v", "-test.timeout=12m", "-ginkgo.v", "-ginkgo.label-filter="+filter)
 	run.Dir = suiteDir
-	run.Env = append(os.Environ(), "PB_OUT="+out, "PB_PROFILE=fast", "PB_CANARY_SPAN=5s", "TESTCONTAINERS_RYUK_DISABLED=true", "PB_SECRETS_PROBE_SOCKET="+sock)
+	// PB_SELFTEST=leak adds a spec that plants the run's generated secrets in an evidence
+	// field, a progress line and a Gomega failure message, and fails: the one failure
+	// this run may have.
+	run.Env = append(os.Environ(), "PB_OUT="+out, "PB_PROFILE=fast", "PB_CANARY_SPAN=5s", "TESTCONTAINERS_RYUK_DISABLED=true", "PB_SECRETS_PROBE_SOCKET="+sock, "PB_SELFTEST=leak")
 	for k, v := range known {
 		run.Env = append(run.Env, k+"="+v)
 	}
@@ -226,13 +229,23 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	}
 	n := len(stackSecrets)
 	mu.Unlock()
-	if runErr != nil {
-		// Still scan: a failing run writes its outputs too, and must not leak either. The
-		// tail shown here is redacted, so a leak is reported, never repeated.
-		t.Errorf("the suite invocation failed (%v); its outputs are scanned anyway. Tail of its output:\n%s", runErr, redact(tail(stdout.String(), 40), secrets))
+	// The run must fail with the planted failure and nothing else; its outputs are
+	// scanned whatever happened. The tail shown is redacted, so a leak is reported, never
+	// repeated.
+	console := stdout.String() + stderr.String()
+	switch {
+	case runErr == nil:
+		t.Errorf("the suite passed: the planted self-test failure did not happen, so the failure message path was not exercised")
+	case !strings.Contains(console, "Summarizing 1 Failure") || !strings.Contains(console, "plants the run's generated secrets"):
+		t.Errorf("the suite invocation failed (%v) other than by the one planted failure; its outputs are scanned anyway. Tail of its output:\n%s", runErr, redact(tail(stdout.String(), 40), secrets))
 	}
-	if n < 8 {
-		t.Errorf("received %d stack secrets over the probe socket, want 8 (Secrets.Values): the scan would miss the stack's own", n)
+	for _, where := range []string{"a progress line holding", "a Gomega failure quoting"} {
+		if !strings.Contains(console, "selftest leak: "+where) {
+			t.Errorf("the console never shows the planted %q: the scan below would prove nothing about it", where)
+		}
+	}
+	if want := len(env.NewSecrets().Values()); n < want {
+		t.Errorf("received %d stack secrets over the probe socket, want %d (Secrets.Values): the scan would miss the stack's own", n, want)
 	}
 
 	for _, want := range []string{"evidence.json", "report.md", "report.html", "junit.xml"} {
@@ -256,6 +269,9 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 		} else {
 			t.Logf("row %s: %s", ev.Rows[0].ID, ev.Rows[0].Status)
 		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "evidence.json")); !bytes.Contains(b, []byte("an evidence field holding the run's secrets: [REDACTED]")) {
+		t.Errorf("evidence.json does not hold the planted field, redacted: the scan would prove nothing about it")
 	}
 	leaks, files, err := scanDir(out, secrets)
 	if err != nil {
