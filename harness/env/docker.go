@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"strconv"
-	"syscall"
+	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
@@ -16,15 +16,20 @@ import (
 const (
 	LabelHarness = "pocketbrain.chaos"     // always "1"
 	LabelRun     = "pocketbrain.chaos.run" // the environment's id
-	LabelPID     = "pocketbrain.chaos.pid" // the process that owns it
+	LabelPID     = "pocketbrain.chaos.pid" // the process that owns it (a pid in LabelPIDNS)
 	LabelHost    = "pocketbrain.chaos.host"
+	// The owner's identity, so a sweep can verify that it is dead (see Identity).
+	LabelBoot  = "pocketbrain.chaos.boot"  // /proc/sys/kernel/random/boot_id
+	LabelPIDNS = "pocketbrain.chaos.pidns" // readlink /proc/self/ns/pid
+	LabelStart = "pocketbrain.chaos.start" // field 22 of /proc/self/stat
 )
 
 // Docker is the small part of the engine API the harness uses besides testcontainers-go:
 // image checks, process faults, volumes and the label sweep.
 type Docker struct {
-	cli     *client.Client
-	timeout Timeouts
+	cli      *client.Client
+	timeout  Timeouts
+	sweepLog io.Writer // nil: os.Stderr
 }
 
 // NewDocker connects to the engine named by DOCKER_HOST (or the default socket) and
@@ -71,98 +76,216 @@ func (d *Docker) ServerVersion(ctx context.Context) string {
 	return v.Version
 }
 
-func ownerLabels(runID string) map[string]string {
-	host, _ := os.Hostname()
-	return map[string]string{
-		LabelHarness: "1",
-		LabelRun:     runID,
-		LabelPID:     strconv.Itoa(os.Getpid()),
-		LabelHost:    host,
-	}
-}
-
-// SweepMode says which labelled objects a sweep removes.
+// SweepMode says which labelled objects a sweep removes. A sweep given a run id removes
+// all of that environment's objects whatever the mode, whoever owns them
+// (Environment.Close removes its own run's leftovers that way).
 type SweepMode int
 
 const (
-	// SweepOrphans removes what belongs to processes on this host that are gone, so
-	// concurrent runs (ginkgo -p, two CI jobs) never remove each other's stacks.
+	// SweepOrphans removes what belongs to owners verified dead: same host, same boot
+	// id and same pid namespace as this process, and the owner's pid gone (or reused by
+	// a process started at another time). Everything else is kept, so concurrent runs
+	// (ginkgo -p, CI jobs in containers that share the host's hostname but have pid
+	// namespaces of their own) never remove each other's stacks.
 	SweepOrphans SweepMode = iota
-	// SweepAll removes everything with the harness label.
+	// SweepAll removes everything with the harness label, of every host, live or not.
 	SweepAll
-	// SweepRun removes one environment's objects (see SweepReport.Run).
+	// SweepHost removes everything whose owner host label is this host, live or not.
+	SweepHost
 )
 
-// SweepReport says what a sweep removed.
-type SweepReport struct {
-	Containers, Networks, Volumes int
+// Object is one engine object with the harness label.
+type Object struct {
+	Kind   string // "container", "volume" or "network"
+	ID     string // the engine's id (a volume's is its name)
+	Name   string
+	Run    string // its labels: run id, owner host and owner pid
+	Host   string
+	PID    string
+	Labels map[string]string
+	Reason string // why the sweep removes or keeps it
+	Alive  bool   // kept because its owner is verified alive
 }
 
+// SweepPlan is what a sweep would remove and what it would keep (with the reason).
+type SweepPlan struct {
+	Remove, Keep []Object
+}
+
+// SweepReport says what a sweep removed, and what an orphan sweep kept and why.
+type SweepReport struct {
+	Containers, Networks, Volumes int
+	Removed                       []Object
+	Kept                          []Object
+}
+
+// KeptSummary is one line per run (and reason) of what the sweep kept, e.g. "kept 3
+// objects of run pb1a2b3c4d (host ci, pid 5000): owner in another pid namespace
+// (pid:[4026532890], this process in pid:[4026531836]), cannot verify it is dead".
+func (r SweepReport) KeptSummary() []string { return summarize(r.Kept) }
+
+func summarize(objs []Object) []string {
+	type key struct{ run, host, pid, reason string }
+	var order []key
+	n := map[key]int{}
+	for _, o := range objs {
+		k := key{o.Run, o.Host, o.PID, o.Reason}
+		if n[k] == 0 {
+			order = append(order, k)
+		}
+		n[k]++
+	}
+	lines := make([]string, 0, len(order))
+	for _, k := range order {
+		noun := "objects"
+		if n[k] == 1 {
+			noun = "object"
+		}
+		lines = append(lines, fmt.Sprintf("kept %d %s of run %s (host %s, pid %s): %s", n[k], noun, orDash(k.run), orDash(k.host), orDash(k.pid), k.reason))
+	}
+	return lines
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// SetSweepLog sets where Sweep says what an orphan sweep kept and why (default
+// os.Stderr; io.Discard for silence).
+func (d *Docker) SetSweepLog(w io.Writer) { d.sweepLog = w }
+
 // Sweep removes containers, then volumes, then networks that carry the harness label
-// and match mode. Errors are joined; a partly failed sweep still removes what it can.
+// and match mode (see SweepMode; a non-empty runID: all of that environment's objects).
+// An orphan sweep says, on the sweep log, what it kept and why. Errors are joined; a
+// partly failed sweep still removes what it can.
 func (d *Docker) Sweep(ctx context.Context, mode SweepMode, runID string) (SweepReport, error) {
-	var rep SweepReport
-	var errs []error
+	cctx, cancel := context.WithTimeout(ctx, d.timeout.Teardown)
+	defer cancel()
+	plan, err := d.PlanSweep(cctx, mode, runID)
+	rep, rerr := d.RemoveObjects(cctx, plan.Remove)
+	rep.Kept = plan.Keep
+	if mode == SweepOrphans && runID == "" {
+		w := d.sweepLog
+		if w == nil {
+			w = os.Stderr
+		}
+		for _, l := range rep.KeptSummary() {
+			fmt.Fprintln(w, "sweep:", l)
+		}
+	}
+	return rep, errors.Join(err, rerr)
+}
+
+// PlanSweep lists what Sweep(ctx, mode, runID) would remove and keep, removing nothing.
+// A listing that fails leaves its kind out of the plan and is returned as an error.
+func (d *Docker) PlanSweep(ctx context.Context, mode SweepMode, runID string) (SweepPlan, error) {
+	var plan SweepPlan
+	objs, err := d.labelled(ctx, runID)
+	me := self()
+	probe := func(pid int) procState { return probePID("/proc", pid) }
+	for _, o := range objs {
+		switch {
+		case runID != "":
+			o.Reason = "of environment " + runID
+		case mode == SweepAll:
+			o.Reason = "everything with the harness label"
+		case mode == SweepHost && o.Host == me.Host:
+			o.Reason = "everything of host " + me.Host
+		case mode == SweepHost:
+			o.Reason = fmt.Sprintf("owner on another host (%s), not this host's", orDash(o.Host))
+			plan.Keep = append(plan.Keep, o)
+			continue
+		default:
+			v := judge(o.Labels, me, probe)
+			o.Reason, o.Alive = v.Reason, v.Alive
+			if !v.Orphan {
+				plan.Keep = append(plan.Keep, o)
+				continue
+			}
+		}
+		plan.Remove = append(plan.Remove, o)
+	}
+	return plan, err
+}
+
+// labelled lists containers, volumes and networks with the harness label (and runID's).
+func (d *Docker) labelled(ctx context.Context, runID string) ([]Object, error) {
 	filters := client.Filters{}.Add("label", LabelHarness+"=1")
 	if runID != "" {
 		filters = filters.Add("label", LabelRun+"="+runID)
 	}
-	host, _ := os.Hostname()
-	keep := func(labels map[string]string) bool {
-		if runID != "" || mode == SweepAll {
-			return false
-		}
-		if labels[LabelHost] != host {
-			return true // another host's run: not ours to judge
-		}
-		pid, err := strconv.Atoi(labels[LabelPID])
-		return err == nil && processAlive(pid)
+	var objs []Object
+	var errs []error
+	add := func(kind, id, name string, labels map[string]string) {
+		objs = append(objs, Object{Kind: kind, ID: id, Name: name, Labels: labels,
+			Run: labels[LabelRun], Host: labels[LabelHost], PID: labels[LabelPID]})
 	}
-
-	cctx, cancel := context.WithTimeout(ctx, d.timeout.Teardown)
-	defer cancel()
-	ctrs, err := d.cli.ContainerList(cctx, client.ContainerListOptions{All: true, Filters: filters})
+	ctrs, err := d.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filters})
 	if err != nil {
-		return rep, fmt.Errorf("list containers: %w", err)
-	}
-	for _, c := range ctrs.Items {
-		if keep(c.Labels) {
-			continue
+		errs = append(errs, fmt.Errorf("list containers: %w", err))
+	} else {
+		for _, c := range ctrs.Items {
+			name := short(c.ID)
+			if len(c.Names) > 0 {
+				name = strings.TrimPrefix(c.Names[0], "/")
+			}
+			add("container", c.ID, name, c.Labels)
 		}
-		if _, err := d.cli.ContainerRemove(cctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
-			errs = append(errs, fmt.Errorf("remove container %s: %w", short(c.ID), err))
-			continue
-		}
-		rep.Containers++
 	}
-	vols, err := d.cli.VolumeList(cctx, client.VolumeListOptions{Filters: filters})
+	vols, err := d.cli.VolumeList(ctx, client.VolumeListOptions{Filters: filters})
 	if err != nil {
 		errs = append(errs, fmt.Errorf("list volumes: %w", err))
 	} else {
 		for _, v := range vols.Items {
-			if keep(v.Labels) {
-				continue
-			}
-			if _, err := d.cli.VolumeRemove(cctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil && !isNotFound(err) {
-				errs = append(errs, fmt.Errorf("remove volume %s: %w", v.Name, err))
-				continue
-			}
-			rep.Volumes++
+			add("volume", v.Name, v.Name, v.Labels)
 		}
 	}
-	nets, err := d.cli.NetworkList(cctx, client.NetworkListOptions{Filters: filters})
+	nets, err := d.cli.NetworkList(ctx, client.NetworkListOptions{Filters: filters})
 	if err != nil {
 		errs = append(errs, fmt.Errorf("list networks: %w", err))
 	} else {
 		for _, n := range nets.Items {
-			if keep(n.Labels) {
+			add("network", n.ID, n.Name, n.Labels)
+		}
+	}
+	return objs, errors.Join(errs...)
+}
+
+// RemoveObjects removes objs: containers (with their anonymous volumes) first, then
+// volumes, then networks. One already gone counts as removed.
+func (d *Docker) RemoveObjects(ctx context.Context, objs []Object) (SweepReport, error) {
+	var rep SweepReport
+	var errs []error
+	for _, kind := range []string{"container", "volume", "network"} {
+		for _, o := range objs {
+			if o.Kind != kind {
 				continue
 			}
-			if _, err := d.cli.NetworkRemove(cctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
-				errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
+			var err error
+			switch kind {
+			case "container":
+				_, err = d.cli.ContainerRemove(ctx, o.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+			case "volume":
+				_, err = d.cli.VolumeRemove(ctx, o.ID, client.VolumeRemoveOptions{Force: true})
+			case "network":
+				_, err = d.cli.NetworkRemove(ctx, o.ID, client.NetworkRemoveOptions{})
+			}
+			if err != nil && !isNotFound(err) {
+				errs = append(errs, fmt.Errorf("remove %s %s: %w", kind, o.Name, err))
 				continue
 			}
-			rep.Networks++
+			switch kind {
+			case "container":
+				rep.Containers++
+			case "volume":
+				rep.Volumes++
+			case "network":
+				rep.Networks++
+			}
+			rep.Removed = append(rep.Removed, o)
 		}
 	}
 	return rep, errors.Join(errs...)
@@ -190,14 +313,6 @@ func (d *Docker) Leftovers(ctx context.Context, runID string) (SweepReport, erro
 		return rep, err
 	}
 	return SweepReport{Containers: len(ctrs.Items), Volumes: len(vols.Items), Networks: len(nets.Items)}, nil
-}
-
-func processAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 func isNotFound(err error) bool {
