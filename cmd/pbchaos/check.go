@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pocketbrain/chaos/harness/env"
 	"github.com/pocketbrain/chaos/harness/profile"
 	"github.com/pocketbrain/chaos/harness/program"
 	"github.com/pocketbrain/chaos/harness/signals"
@@ -68,41 +66,5 @@ func cmdCheck(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "OK: program %s: %d rows (%s), %d targets, %d recording rules, %d alerts (%s); checked in %s, no Docker needed\n",
 		*dir, len(ids), strings.Join(ids, ", "), len(prog.Targets), nrec, len(alerts), strings.Join(alerts, ", "), time.Since(began).Round(time.Millisecond))
-	return nil
-}
-
-func cmdSweep(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("sweep", flag.ContinueOnError)
-	all := fs.Bool("all", false, "remove everything with the harness label, also of live processes")
-	runID := fs.String("run", "", "remove only the objects of this environment id")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usageError{fmt.Sprintf("sweep takes no arguments, got %q", pos)}
-	}
-	d, err := env.NewDocker(ctx, env.DefaultTimeouts())
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	mode := env.SweepOrphans
-	what := "leftovers of processes that are gone"
-	if *all {
-		mode, what = env.SweepAll, "everything with the label "+env.LabelHarness+"=1"
-	}
-	if *runID != "" {
-		what = "environment " + *runID
-	}
-	rep, err := d.Sweep(ctx, mode, *runID)
-	fmt.Fprintf(stdout, "swept %s: %d containers, %d volumes, %d networks\n", what, rep.Containers, rep.Volumes, rep.Networks)
-	if err != nil {
-		return fmt.Errorf("sweep incomplete: %w; run it again, or remove the objects listed with `docker ps -a --filter label=%s=1`", err, env.LabelHarness)
-	}
-	left, err := d.Leftovers(ctx, *runID)
-	if err == nil && mode == env.SweepOrphans && left.Containers+left.Networks+left.Volumes > 0 {
-		fmt.Fprintf(stdout, "kept (live runs): %d containers, %d volumes, %d networks; --all removes them too\n", left.Containers, left.Volumes, left.Networks)
-	}
 	return nil
 }

@@ -2,10 +2,13 @@
 //
 //	pbchaos check [-program DIR]
 //	    validate the program (matrix, targets, rule files) offline, in seconds, no Docker.
-//	pbchaos sweep [--all] [-run ID]
-//	    remove leftovers by label: by default only those of processes that are gone;
-//	    --all removes everything with the harness label (stop your own runs first);
-//	    -run removes one environment's objects.
+//	pbchaos sweep [--all [--any-host]] [-run ID] [--dry-run]
+//	    remove leftovers by label, listing each object (kind, name, run, host, pid)
+//	    before removing it: by default only those of owners verified dead (this host,
+//	    this boot, this pid namespace, pid gone or reused); whatever cannot be verified
+//	    is kept and said why. --all removes everything with the harness label of this
+//	    host, live or not (stop your own runs first); --any-host: of every host;
+//	    -run removes one environment's objects; --dry-run lists and removes nothing.
 //	pbchaos hold ROW-ID [-timeout 30m] [-out DIR] [-program DIR]
 //	    boot the stack, run the row until its detection and triggers fire, then HOLD the
 //	    stack faulted until Enter (or the timeout), printing the live endpoints, the runbook
@@ -31,7 +34,7 @@ import (
 
 const usage = `usage:
   pbchaos check [-program DIR]
-  pbchaos sweep [--all] [-run ID]
+  pbchaos sweep [--all [--any-host]] [-run ID] [--dry-run]
   pbchaos hold ROW-ID [-timeout 30m] [-out DIR] [-program DIR] [-v]
   pbchaos times [-wall DURATION] EVIDENCE.json
 `
