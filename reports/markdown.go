@@ -8,23 +8,40 @@ import (
 	"github.com/pocketbrain/chaos/harness/evidence"
 )
 
+// Evidence text (failure messages, details, notes, names) must never inject HTML or
+// Markdown into the report. Three contexts, three treatments:
+//   - running text and table cells (mdText, mdCell): Markdown syntax is backslash-escaped
+//     and `&`, `<`, `>` become entities, so `a < b` or `<script>` show as written;
+//   - code spans (mdCode, mdCodeCell): nothing is escaped (an entity would show
+//     literally), the span's fence is longer than any backtick run in the text; in a
+//     table cell `|` is written `\|`, which GFM turns back into `|` even in code;
+//   - fenced blocks (the failure message): verbatim, only a closing fence is defused.
+
 // mdCell makes text safe inside a Markdown table cell.
 func mdCell(s string) string {
 	s = strings.ReplaceAll(s, "\r", "")
 	s = strings.ReplaceAll(s, "\n", " ")
-	s = strings.ReplaceAll(s, "|", `\|`)
 	if s == "" {
 		return "—"
 	}
-	return s
+	return mdText(s)
 }
 
-// mdCode wraps s in a code span long enough not to be closed by s itself.
-func mdCode(s string) string {
+// mdCode wraps s in a code span long enough not to be closed by s itself, for running
+// text (a list item, a paragraph).
+func mdCode(s string) string { return codeSpan(s, false) }
+
+// mdCodeCell is mdCode inside a table cell.
+func mdCodeCell(s string) string { return codeSpan(s, true) }
+
+func codeSpan(s string, cell bool) string {
 	if s == "" {
 		return "—"
 	}
-	s = strings.ReplaceAll(strings.ReplaceAll(s, "\n", " "), "|", `\|`)
+	s = strings.ReplaceAll(strings.ReplaceAll(s, "\r", ""), "\n", " ")
+	if cell {
+		s = strings.ReplaceAll(s, "|", `\|`)
+	}
 	fence := "`"
 	for strings.Contains(s, fence) {
 		fence += "`"
@@ -36,11 +53,13 @@ func mdCode(s string) string {
 	return fence + pad + s + pad + fence
 }
 
-// mdText escapes Markdown syntax in running text.
-func mdText(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, "`", "\\`", "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`, "<", "&lt;", ">", "&gt;", "#", `\#`, "|", `\|`)
-	return r.Replace(s)
-}
+// mdEscaper escapes Markdown syntax and HTML in running text, in one pass (so the `&`
+// of an entity it writes is not escaped again).
+var mdEscaper = strings.NewReplacer(`\`, `\\`, "`", "\\`", "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`,
+	"&", "&amp;", "<", "&lt;", ">", "&gt;", "#", `\#`, "|", `\|`)
+
+// mdText escapes Markdown syntax and HTML in running text.
+func mdText(s string) string { return mdEscaper.Replace(s) }
 
 func markdown(v *view) string {
 	var b strings.Builder
@@ -52,8 +71,8 @@ func markdown(v *view) string {
 	if v.StaleVerdict != "" {
 		p("> The file's stored verdict was %s; this report recomputed it from the evidence.\n\n", v.StaleVerdict)
 	}
-	if v.ScaleNote != "" {
-		p("> %s\n\n", v.ScaleNote)
+	if note := scaleNote(run, mdText); note != "" {
+		p("> %s\n\n", note)
 	}
 	if len(v.Verdict.Reasons) > 0 {
 		p("Reasons:\n\n")
@@ -92,29 +111,29 @@ func markdown(v *view) string {
 	if run.Provenance.HarnessDirty {
 		dirty = " (uncommitted changes)"
 	}
-	p("| Harness revision | %s%s |\n", mdCode(run.Provenance.HarnessRevision), dirty)
+	p("| Harness revision | %s%s |\n", mdCodeCell(run.Provenance.HarnessRevision), dirty)
 	p("| Go / Docker | %s / %s |\n", mdCell(run.Provenance.GoVersion), mdCell(run.Provenance.DockerVersion))
 	p("| Host | %s |\n", mdCell(run.Provenance.Host))
-	p("| Label filter | %s |\n", mdCode(run.Provenance.LabelFilter))
+	p("| Label filter | %s |\n", mdCodeCell(run.Provenance.LabelFilter))
 	p("| Generated | %s |\n\n", v.Generated)
 	if len(run.Provenance.Images) > 0 {
 		p("| Image role | Reference | ID |\n| --- | --- | --- |\n")
 		for _, img := range run.Provenance.Images {
-			p("| %s | %s | %s |\n", mdCell(img.Role), mdCode(img.Ref), mdCode(img.ID))
+			p("| %s | %s | %s |\n", mdCell(img.Role), mdCodeCell(img.Ref), mdCodeCell(img.ID))
 		}
 		p("\n")
 	}
 	if len(run.Provenance.Files) > 0 {
 		p("| File | SHA-256 |\n| --- | --- |\n")
 		for _, f := range run.Provenance.Files {
-			p("| %s | %s |\n", mdCode(f.Path), mdCode(f.SHA256))
+			p("| %s | %s |\n", mdCodeCell(f.Path), mdCodeCell(f.SHA256))
 		}
 		p("\n")
 	}
 	if len(run.Shards) > 0 {
 		p("Merged from %d shards:\n\n| Shard run | Label filter | Host | Complete | Rows |\n| --- | --- | --- | --- | --- |\n", len(run.Shards))
 		for _, s := range run.Shards {
-			p("| %s | %s | %s | %t | %s |\n", mdCell(s.RunID), mdCode(s.LabelFilter), mdCell(s.Host), s.Complete, mdCell(strings.Join(s.Rows, ", ")))
+			p("| %s | %s | %s | %t | %s |\n", mdCell(s.RunID), mdCodeCell(s.LabelFilter), mdCell(s.Host), s.Complete, mdCell(strings.Join(s.Rows, ", ")))
 		}
 		p("\n")
 	}
@@ -147,7 +166,7 @@ func markdown(v *view) string {
 	} else {
 		p("| Endpoint | Field | Document | Observed | Result |\n| --- | --- | --- | --- | --- |\n")
 		for _, c := range run.Baseline {
-			p("| %s | %s | %s | %s | %s |\n", mdCode(c.Endpoint), mdCode(c.Field), mdCode(c.Document), mdCode(c.Observed), resultMark(c.Pass))
+			p("| %s | %s | %s | %s | %s |\n", mdCodeCell(c.Endpoint), mdCodeCell(c.Field), mdCodeCell(c.Document), mdCodeCell(c.Observed), resultMark(c.Pass))
 		}
 		p("\n")
 	}
@@ -158,7 +177,7 @@ func markdown(v *view) string {
 	} else {
 		p("| Step | Name | Command | Result | Detail |\n| --- | --- | --- | --- | --- |\n")
 		for _, g := range run.Gate {
-			p("| %d | %s | %s | **%s** | %s |\n", g.Step, mdCell(g.Name), mdCode(g.Command), g.Result, mdCell(g.Detail))
+			p("| %d | %s | %s | **%s** | %s |\n", g.Step, mdCell(g.Name), mdCodeCell(g.Command), g.Result, mdCell(g.Detail))
 		}
 		p("\n")
 	}
@@ -201,7 +220,7 @@ func markdown(v *view) string {
 		if len(r.Evaluations) > 0 {
 			p("| Phase | Expression | Value | Present | Want | Result | At |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 			for _, e := range r.Evaluations {
-				p("| %s | %s | %s | %t | %s | %s | %s |\n", e.Phase, mdCode(e.Expr), e.Value, e.Present, mdCode(e.Want), resultMark(e.Pass), fmtTime(e.At))
+				p("| %s | %s | %s | %t | %s | %s | %s |\n", e.Phase, mdCodeCell(e.Expr), e.Value, e.Present, mdCodeCell(e.Want), resultMark(e.Pass), fmtTime(e.At))
 			}
 			p("\n")
 		}
@@ -218,7 +237,7 @@ func markdown(v *view) string {
 			p("| Series | Kind | Points | Min | Max | Last |\n| --- | --- | --- | --- | --- | --- |\n")
 			for _, s := range r.Timeline.Series {
 				lo, hi, last := seriesStats(s.Points)
-				p("| %s | %s | %d | %s | %s | %s |\n", mdCode(s.Name), s.Kind, len(s.Points), lo, hi, last)
+				p("| %s | %s | %d | %s | %s | %s |\n", mdCodeCell(s.Name), s.Kind, len(s.Points), lo, hi, last)
 			}
 			p("\nThe timeline chart is in report.html.\n\n")
 		}
@@ -235,7 +254,7 @@ func markdown(v *view) string {
 		}
 		p("\n\n| Trigger | Max value | Ever fired |\n| --- | --- | --- |\n")
 		for _, t := range w.Triggers {
-			p("| %s | %s | %t |\n", mdCode(t.Alert), t.MaxValue, t.EverFired)
+			p("| %s | %s | %t |\n", mdCodeCell(t.Alert), t.MaxValue, t.EverFired)
 		}
 		p("\n")
 	}

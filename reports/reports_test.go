@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -323,4 +324,114 @@ func TestWriteAllOwnerOnly(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), f)
 	}
+}
+
+// outsideCode drops what the Markdown report may legitimately hold raw: fenced code
+// blocks, code spans, the row anchors and the link destinations it writes itself.
+func outsideCode(md string) string {
+	var keep []string
+	fence := ""
+	for _, line := range strings.Split(md, "\n") {
+		t := strings.TrimSpace(line)
+		if fence != "" {
+			if strings.HasPrefix(t, fence) && strings.Trim(t, "`") == "" {
+				fence = ""
+			}
+			continue
+		}
+		if strings.HasPrefix(t, "```") {
+			fence = t[:len(t)-len(strings.TrimLeft(t, "`"))]
+			continue
+		}
+		keep = append(keep, line)
+	}
+	s := strings.Join(keep, "\n")
+	// Code spans: a run of n backticks up to the next run of exactly n.
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if s[i] != '`' || (i > 0 && s[i-1] == '\\') {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		n := 0
+		for i+n < len(s) && s[i+n] == '`' {
+			n++
+		}
+		run := strings.Repeat("`", n)
+		end := -1
+		for j := i + n; j < len(s); {
+			k := strings.Index(s[j:], run)
+			if k < 0 {
+				break
+			}
+			k += j
+			if k+n < len(s) && s[k+n] == '`' {
+				j = k + n + 1
+				for j < len(s) && s[j] == '`' {
+					j++
+				}
+				continue
+			}
+			end = k
+			break
+		}
+		if end < 0 {
+			b.WriteString(run)
+			i += n
+			continue
+		}
+		i = end + n
+	}
+	s = regexp.MustCompile(`<a id="row-[a-z0-9_-]+"></a>`).ReplaceAllString(b.String(), "")
+	return regexp.MustCompile(`\]\(<[^<>\n]*>\)`).ReplaceAllString(s, "]")
+}
+
+// Evidence text never injects HTML into report.md: `<` and `&` outside code become
+// entities, while code spans (PromQL) and the failure's fenced block stay verbatim,
+// as entities there would show literally (issue 17 §4.6).
+func TestMarkdownEscapesEvidenceText(t *testing.T) {
+	const evil = `<script>alert(1)</script>`
+	const expr = `rate(x[1m]) < 0.5`
+	run := evidencetest.SampleRun()
+	run.Rows[0].Status = evidence.StatusFailed
+	run.Rows[0].Failure = "expected " + expr + "\n" + evil
+	run.Rows[0].Name = "name " + evil
+	run.Rows[0].Evaluations[0].Expr = expr
+	run.Rows[0].Evaluations[0].Want = "a|b"
+	run.Rows[0].Fault.Target = "server"
+	run.Rows[0].Fault.Proof[0].What = "what " + evil
+	run.Rows[0].Fault.Proof[0].Value = "a|b < c"
+	run.Rows[0].DataLoss.Detail = "detail " + evil
+	run.Gate[0].Detail = "gate " + evil + " AT&T &lt;b&gt;"
+	run.Problems = []string{"problem " + evil}
+	run.Restorations = []evidence.Restoration{{Spec: "spec " + evil, Rows: []string{"r1"}, Reason: "reason " + evil, Actions: []string{"action " + evil}, SteadyAfter: true}}
+	run.TimeScale = evidence.TimeScale{ForScale: 0.1, Note: "note " + evil}
+	run.Interrupted, run.InterruptReason = true, "interrupted "+evil
+	run.Provenance.Host = "host " + evil
+	run.Control.Detail = "control " + evil
+	run.Verdict = evidence.ComputeVerdict(run)
+
+	var b bytes.Buffer
+	require.NoError(t, reports.RenderMarkdown(&b, run, reports.WithClock(fixedClock)))
+	md := b.String()
+
+	text := outsideCode(md)
+	assert.NotContains(t, text, "<", "no raw < outside code:\n%s", text)
+	for _, want := range []string{"gate &lt;script&gt;alert(1)&lt;/script&gt;", "reason &lt;script&gt;", "note &lt;script&gt;",
+		"interrupted &lt;script&gt;", "host &lt;script&gt;", "spec &lt;script&gt;", "problem &lt;script&gt;", "detail &lt;script&gt;"} {
+		assert.Contains(t, md, want)
+	}
+	// & is escaped too, so an entity in the evidence shows as written.
+	assert.Contains(t, md, "AT&amp;T &amp;lt;b&amp;gt;")
+	assert.NotContains(t, md, "&amp;amp;", "escaped once")
+
+	// Code stays verbatim: the failure's fenced block and the expression's code span.
+	assert.Contains(t, md, "```text\nexpected "+expr+"\n"+evil+"\n```")
+	assert.Contains(t, md, "| `"+expr+"` |", "PromQL in a table cell, unescaped")
+	assert.NotContains(t, md, "rate(x[1m]) &lt;")
+	// A pipe: escaped inside a table cell (GFM shows it as |), verbatim elsewhere.
+	assert.Contains(t, md, "| `a\\|b` |")
+	assert.Contains(t, md, "= `a|b < c`", "a code span in a list item keeps | and <")
+	assert.Contains(t, md, "shortened every production `for:` duration ×0.1")
 }

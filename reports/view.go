@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,13 +71,7 @@ func buildView(run *evidence.Run, o options) *view {
 	if v.VerdictClass == "" {
 		v.VerdictClass = "incomplete"
 	}
-	if run.TimeScale.ForScale != 0 && run.TimeScale.ForScale != 1 {
-		v.ScaleNote = fmt.Sprintf("Profile %q shortened every production `for:` duration ×%g", run.Profile, run.TimeScale.ForScale)
-		if run.TimeScale.Note != "" {
-			v.ScaleNote += " (" + run.TimeScale.Note + ")"
-		}
-		v.ScaleNote += "."
-	}
+	v.ScaleNote = scaleNote(run, func(s string) string { return s })
 	for _, g := range run.Gate {
 		if g.Result != evidence.GatePass && g.Result != evidence.GateNA {
 			v.BadGate = append(v.BadGate, g)
@@ -151,6 +146,19 @@ func safeHref(s string) string {
 		return ""
 	}
 	return s
+}
+
+// scaleNote says how the profile shortened production timing ("" when it did not);
+// esc escapes what comes from the evidence (profile, note) for the output format.
+func scaleNote(run *evidence.Run, esc func(string) string) string {
+	if run.TimeScale.ForScale == 0 || run.TimeScale.ForScale == 1 {
+		return ""
+	}
+	s := fmt.Sprintf("Profile %s shortened every production `for:` duration ×%g", esc(strconv.Quote(run.Profile)), run.TimeScale.ForScale)
+	if run.TimeScale.Note != "" {
+		s += " (" + esc(run.TimeScale.Note) + ")"
+	}
+	return s + "."
 }
 
 // anchor makes an HTML id from a row id (ids are data, so keep it tame).
