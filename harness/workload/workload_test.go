@@ -9,13 +9,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pocketbrain/chaos/harness/checker"
+	"github.com/pocketbrain/chaos/harness/evidence"
 )
 
 // The stored histories are the run's own output: the history/ directory is
 // 0700 and every file in it 0600 (issue 17 §4.1).
 func TestStoreIsOwnerOnly(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "run")
-	w := &Workload{OutDir: out}
+	w := &Workload{OutDir: out, Redactor: evidence.NewRedactor()}
 	require.NoError(t, w.store("FM8-redis-down", nil, &checker.FinalState{}, checker.Result{}))
 	for _, d := range []string{out, filepath.Join(out, "history")} {
 		fi, err := os.Stat(d)
