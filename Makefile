@@ -43,7 +43,8 @@ POINTS ?=
 interrupt:
 	bash scripts/interrupt.sh $(POINTS)
 
-## clean-leftovers: remove every container, network and volume with the harness label.
+## clean-leftovers: remove every container, network and volume with the harness label
+## made on this host, live runs included (it lists them first; pbchaos sweep --any-host widens it).
 clean-leftovers:
 	$(GO) run ./cmd/pbchaos sweep --all
 

@@ -31,7 +31,7 @@ cd "$REPO"
 OUT=${PB_BENCH_OUT:-$REPO/out/bench-$(date -u +%Y%m%dT%H%M%SZ)}
 FILTER=${PB_BENCH_FILTER:-matrix || control || canary}
 COLD=${PB_BENCH_COLD:-isolated}
-mkdir -p "$OUT"
+mkdir -p -m 700 "$OUT"
 OUT=$(cd "$OUT" && pwd)
 RESULTS=$OUT/bench.txt
 : >"$RESULTS"

@@ -17,7 +17,7 @@ OUT=${PB_FLAKE_OUT:-$REPO/out/flake-$(date -u +%Y%m%dT%H%M%SZ)}
 FILTER=${PB_FLAKE_FILTER:-matrix || control}
 PROCS=${PB_FLAKE_PROCS:-1}
 [[ $PROCS =~ ^[1-9][0-9]*$ ]] || die "PB_FLAKE_PROCS=$PROCS: want a positive number of processes, e.g. PB_FLAKE_PROCS=2"
-mkdir -p "$OUT"
+mkdir -p -m 700 "$OUT"
 OUT=$(cd "$OUT" && pwd)
 SUMMARY=$OUT/flake.txt
 : >"$SUMMARY"

@@ -49,7 +49,7 @@ MARK_TIMEOUT=${PB_INTERRUPT_MARK_TIMEOUT:-600}
 LOGS=${PB_INTERRUPT_LOGS:-$REPO/out/interrupt-$(date -u +%Y%m%dT%H%M%SZ)}
 LABEL=pocketbrain.chaos
 ALL_POINTS=(images unit leaks secrets boot row report run-boot run-row)
-mkdir -p "$LOGS"
+mkdir -p -m 700 "$LOGS"
 command -v setsid >/dev/null || die "setsid (util-linux) is needed"
 docker info >/dev/null 2>&1 || die "no Docker engine answers"
 

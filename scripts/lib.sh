@@ -19,7 +19,7 @@ build_suite() {
 run_suite() {
 	local out=$1 filter=$2
 	shift 2
-	mkdir -p "$out"
+	mkdir -p -m 700 "$out"
 	local rc=0
 	(cd "$REPO/suites/pocketbrain" && PB_OUT=$out "$@" -test.timeout "${PB_RUN_TIMEOUT:-60m}" \
 		-ginkgo.no-color -ginkgo.label-filter="$filter") >"$out/console.log" 2>&1 || rc=$?
@@ -30,7 +30,7 @@ run_suite() {
 # directory, so the program directory is passed by absolute path. Prints the exit code.
 run_suite_parallel() {
 	local out=$1 filter=$2 procs=$3 bin=$4
-	mkdir -p "$out"
+	mkdir -p -m 700 "$out"
 	local rc=0
 	(cd "$REPO" && PB_OUT=$out PB_PROGRAM=$REPO/program go tool ginkgo -p --procs="$procs" \
 		--no-color --label-filter="$filter" --timeout="${PB_RUN_TIMEOUT:-60m}" "$bin") >"$out/console.log" 2>&1 || rc=$?

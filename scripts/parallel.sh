@@ -14,7 +14,7 @@ cd "$REPO"
 FILTER=${PB_PAR_FILTER:-matrix}
 PROCS=${PB_PAR_PROCS:-2}
 OUT=${PB_PAR_OUT:-$REPO/out/parallel-$(date -u +%Y%m%dT%H%M%SZ)}
-mkdir -p "$OUT"
+mkdir -p -m 700 "$OUT"
 OUT=$(cd "$OUT" && pwd)
 log "compiling once, so neither run pays for the build"
 go tool ginkgo build ./suites/pocketbrain >/dev/null
