@@ -132,6 +132,11 @@ func docker(t *testing.T) *env.Docker {
 // owned lists what still carries the harness label and the subprocess's PID label.
 func owned(ctx context.Context, d *env.Docker, pid int) (rep env.SweepReport, runs map[string]bool, err error) {
 	f := client.Filters{}.Add("label", env.LabelHarness+"=1").Add("label", env.LabelPID+"="+strconv.Itoa(pid))
+	// A pid is a number in one pid namespace: a run of another namespace (another CI job
+	// on this host) may have the same one.
+	if ns := env.Self().PIDNS; ns != "" {
+		f = f.Add("label", env.LabelPIDNS+"="+ns)
+	}
 	runs = map[string]bool{}
 	cli := d.Client()
 	ctrs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
