@@ -29,7 +29,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/pocketbrain/chaos/fixtures/clients/history"
+	"github.com/pocketbrain/chaos/harness/history"
 )
 
 // Verdict of a check.

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pocketbrain/chaos/fixtures/clients/history"
+	"github.com/pocketbrain/chaos/harness/history"
 )
 
 var t0 = time.Date(2026, 2, 14, 12, 0, 0, 0, time.UTC)

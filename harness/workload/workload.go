@@ -17,10 +17,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pocketbrain/chaos/fixtures/clients/history"
 	"github.com/pocketbrain/chaos/harness/checker"
 	"github.com/pocketbrain/chaos/harness/env"
 	"github.com/pocketbrain/chaos/harness/evidence"
+	"github.com/pocketbrain/chaos/harness/history"
 )
 
 // Workload follows one environment's client fleet.

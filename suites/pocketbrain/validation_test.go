@@ -32,10 +32,10 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/pocketbrain/chaos/faults"
-	"github.com/pocketbrain/chaos/fixtures/clients/history"
 	"github.com/pocketbrain/chaos/harness/checker"
 	"github.com/pocketbrain/chaos/harness/env"
 	"github.com/pocketbrain/chaos/harness/evidence"
+	"github.com/pocketbrain/chaos/harness/history"
 	"github.com/pocketbrain/chaos/harness/signals"
 )
 
