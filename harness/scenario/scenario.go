@@ -306,16 +306,9 @@ func (r *Runner) timeline(ctx context.Context, row program.Row, rr *evidence.Row
 	step := r.Stack.Monitor.Interval()
 	for _, e := range row.Detect {
 		sig := Signal(e)
-		m, err := r.Stack.Engine.RangeQuery(ctx, sig, from, to, step)
+		pts, err := Curve(ctx, r.Stack.Engine, sig, from, to, step)
 		if err != nil {
 			continue
-		}
-		var pts []evidence.Point
-		for _, s := range m {
-			for _, f := range s.Floats {
-				pts = append(pts, evidence.Point{T: time.UnixMilli(f.T), V: evidence.Float(f.F)})
-			}
-			break // one curve per expression: the first series
 		}
 		_ = rr.AddSeries(evidence.Series{Name: sig, Expr: sig, Kind: "signal", Points: pts})
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pocketbrain/chaos/harness/env"
 	"github.com/pocketbrain/chaos/harness/evidence"
+	"github.com/pocketbrain/chaos/harness/scenario"
 	"github.com/pocketbrain/chaos/harness/signals"
 )
 
@@ -154,16 +155,8 @@ func runCanary(ctx context.Context) (evidence.Window, error) {
 		if !ok || info.EffectiveExpr == "" || info.EffectiveExpr == tr.Expr {
 			continue
 		}
-		fixed := evidence.TriggerTrace{Alert: tr.Alert, Expr: info.EffectiveExpr, EverFired: tr.EverFired}
-		if m, err := st.Engine.RangeQuery(ctx, info.EffectiveExpr, w.Started, w.Ended, st.Monitor.Interval()); err == nil {
-			for _, ser := range m {
-				for _, f := range ser.Floats {
-					fixed.Points = append(fixed.Points, evidence.Point{T: time.UnixMilli(f.T), V: evidence.Float(f.F)})
-					if evidence.Float(f.F) > fixed.MaxValue {
-						fixed.MaxValue = evidence.Float(f.F)
-					}
-				}
-			}
+		if fixed, err := scenario.Trace(ctx, st.Engine, tr.Alert, info.EffectiveExpr, w.Started, w.Ended, st.Monitor.Interval()); err == nil {
+			fixed.EverFired = tr.EverFired
 			w.Triggers[i] = fixed
 		}
 	}
@@ -312,17 +305,8 @@ func (s *shadowEval) traces(ctx context.Context, from, to time.Time) []evidence.
 		if info.Kind != signals.AlertingRule {
 			continue
 		}
-		tr := evidence.TriggerTrace{Alert: info.Name + " @ production timing", Expr: info.Expr, EverFired: s.fired[info.Name]}
-		if m, err := s.engine.RangeQuery(ctx, info.Expr, from, to, st.Monitor.Interval()); err == nil {
-			for _, ser := range m {
-				for _, f := range ser.Floats {
-					tr.Points = append(tr.Points, evidence.Point{T: time.UnixMilli(f.T), V: evidence.Float(f.F)})
-					if evidence.Float(f.F) > tr.MaxValue {
-						tr.MaxValue = evidence.Float(f.F)
-					}
-				}
-			}
-		}
+		tr, _ := scenario.Trace(ctx, s.engine, info.Name+" @ production timing", info.Expr, from, to, st.Monitor.Interval())
+		tr.EverFired = s.fired[info.Name]
 		out = append(out, tr)
 	}
 	return out

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pocketbrain/chaos/harness/evidence"
 	"github.com/pocketbrain/chaos/harness/program"
+	"github.com/pocketbrain/chaos/harness/scenario"
 	"github.com/pocketbrain/chaos/harness/signals"
 )
 
@@ -109,18 +110,7 @@ func observeWindow(ctx context.Context, span time.Duration, mustStayFalse []stri
 		if info.Kind != signals.AlertingRule {
 			continue
 		}
-		tr := evidence.TriggerTrace{Alert: info.Name, Expr: info.Expr}
-		m, err := st.Engine.RangeQuery(ctx, info.Expr, w.Started, w.Ended, st.Monitor.Interval())
-		if err == nil {
-			for _, s := range m {
-				for _, f := range s.Floats {
-					tr.Points = append(tr.Points, evidence.Point{T: time.UnixMilli(f.T), V: evidence.Float(f.F)})
-					if evidence.Float(f.F) > tr.MaxValue {
-						tr.MaxValue = evidence.Float(f.F)
-					}
-				}
-			}
-		}
+		tr, _ := scenario.Trace(ctx, st.Engine, info.Name, info.Expr, w.Started, w.Ended, st.Monitor.Interval())
 		for _, v := range violations {
 			if strings.HasPrefix(v, info.Name+" ") && strings.Contains(v, "firing") {
 				tr.EverFired = true

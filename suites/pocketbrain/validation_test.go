@@ -36,6 +36,7 @@ import (
 	"github.com/pocketbrain/chaos/harness/env"
 	"github.com/pocketbrain/chaos/harness/evidence"
 	"github.com/pocketbrain/chaos/harness/history"
+	"github.com/pocketbrain/chaos/harness/scenario"
 	"github.com/pocketbrain/chaos/harness/signals"
 )
 
@@ -852,13 +853,9 @@ func blockExprs() []string {
 func addTimeline(ctx context.Context, rr *evidence.RowRecorder, from, faultFrom, faultTo time.Time, exprs ...string) {
 	to := time.Now()
 	for _, e := range exprs {
-		m, err := st.Engine.RangeQuery(ctx, e, from, to, st.Monitor.Interval())
-		if err != nil || len(m) == 0 {
+		pts, err := scenario.Curve(ctx, st.Engine, e, from, to, st.Monitor.Interval())
+		if err != nil || len(pts) == 0 {
 			continue
-		}
-		var pts []evidence.Point
-		for _, f := range m[0].Floats {
-			pts = append(pts, evidence.Point{T: time.UnixMilli(f.T), V: evidence.Float(f.F)})
 		}
 		_ = rr.AddSeries(evidence.Series{Name: e, Expr: e, Kind: evidence.KindSignal, Points: pts})
 	}
