@@ -27,6 +27,12 @@ type Timeouts struct {
 	// to see whether it returns by itself, once after each restoring step
 	// (stack.Restore).
 	Restore time.Duration
+	// HTTPCall bounds one request of the harness to a service (a probe, a stats read, a
+	// fault switch): Environment.Do's default.
+	HTTPCall time.Duration
+	// FleetCall bounds one request to the whole client fleet (pause, resume, history,
+	// state): it may wait for every client's operation in flight.
+	FleetCall time.Duration
 }
 
 // DefaultTimeouts suit a 2-core machine with the fast profile.
@@ -42,6 +48,8 @@ func DefaultTimeouts() Timeouts {
 		Fire:           90 * time.Second,
 		Recover:        90 * time.Second,
 		Restore:        60 * time.Second,
+		HTTPCall:       10 * time.Second,
+		FleetCall:      30 * time.Second,
 	}.withOverrides()
 }
 
