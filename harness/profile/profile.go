@@ -4,6 +4,7 @@ package profile
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -102,11 +103,24 @@ func FromEnv() (Profile, error) {
 	return p, nil
 }
 
-// ScaleNote says in words what the profile did to the production windows.
+// ScaleNote says in words what the profile did to the production windows, naming the
+// profile it describes (a release run is not a fast one).
 func (p Profile) ScaleNote() string {
 	if p.ForScale == 1 {
 		return "production timing: every for: and range window as written in the rule files"
 	}
-	return fmt.Sprintf("fast profile: every for: and range window of the rule files multiplied by %.4g (e.g. [15m] → %s, for: 5m → %s)",
-		p.ForScale, time.Duration(float64(15*time.Minute)*p.ForScale), time.Duration(float64(5*time.Minute)*p.ForScale))
+	return fmt.Sprintf("%s profile: every for: and range window of the rule files multiplied by %s (e.g. [15m] → %s, for: 5m → %s)",
+		p.Name, scaleText(p.ForScale), time.Duration(float64(15*time.Minute)*p.ForScale), time.Duration(float64(5*time.Minute)*p.ForScale))
+}
+
+// scaleText writes a scale that is one over a whole number as that fraction (1/30, not
+// 0.03333), any other to four significant digits.
+func scaleText(f float64) string {
+	if f > 0 && f < 1 {
+		n := 1 / f
+		if r := math.Round(n); r >= 2 && math.Abs(n-r) < 1e-6*r {
+			return fmt.Sprintf("1/%d", int(r))
+		}
+	}
+	return strconv.FormatFloat(f, 'g', 4, 64)
 }

@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,8 @@ func TestProfiles(t *testing.T) {
 	require.Equal(t, "fast", p.Name)
 	require.InDelta(t, 1.0/30, p.ForScale, 1e-9)
 	require.Contains(t, p.ScaleNote(), "[15m] → 30s")
+	require.True(t, strings.HasPrefix(p.ScaleNote(), "fast profile: "), p.ScaleNote())
+	require.Contains(t, p.ScaleNote(), "multiplied by 1/30 ")
 
 	t.Setenv(EnvProfile, "release")
 	p, err = FromEnv()
@@ -22,6 +25,8 @@ func TestProfiles(t *testing.T) {
 	require.InDelta(t, 1.0/30, p.ForScale, 1e-9, "rows keep the scaled timing; the canary adds production timing")
 	require.Equal(t, 30*time.Minute, p.CanarySpan)
 	require.Equal(t, 1_000_000, p.SeedCaptures, "release seeds a production-sized store")
+	require.True(t, strings.HasPrefix(p.ScaleNote(), "release profile: "), "a release run's note names its own profile: %s", p.ScaleNote())
+	require.NotContains(t, p.ScaleNote(), "fast")
 
 	t.Setenv(EnvSeed, "250_000")
 	p, err = FromEnv()
