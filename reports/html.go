@@ -17,6 +17,9 @@ func htmlFuncs() template.FuncMap {
 	return template.FuncMap{
 		"fmtTime":     fmtTime,
 		"fmtDuration": fmtDuration,
+		"fmtFloat":    fmtFloat,
+		"fmtScale":    fmtScale,
+		"fmtSecs":     fmtSecs,
 		"join":        strings.Join,
 		"num":         func(f float64) string { return fmt.Sprintf("%.1f", f) },
 		"add":         func(a, b float64) float64 { return a + b },

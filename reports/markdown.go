@@ -104,7 +104,7 @@ func markdown(v *view) string {
 
 	p("## Provenance\n\n| | |\n| --- | --- |\n")
 	p("| Run | %s |\n", mdCell(run.RunID))
-	p("| Profile | %s (for-scale ×%g) |\n", mdCell(run.Profile), run.TimeScale.ForScale)
+	p("| Profile | %s (for-scale ×%s) |\n", mdCell(run.Profile), fmtScale(run.TimeScale.ForScale))
 	p("| Started / ended | %s / %s |\n", fmtTime(run.Started), fmtTime(run.Ended))
 	p("| Complete | %t%s |\n", run.Complete, map[bool]string{true: " (interrupted: " + mdCell(run.InterruptReason) + ")"}[run.Interrupted])
 	dirty := ""
@@ -114,7 +114,7 @@ func markdown(v *view) string {
 	p("| Harness revision | %s%s |\n", mdCodeCell(run.Provenance.HarnessRevision), dirty)
 	p("| Go / Docker | %s / %s |\n", mdCell(run.Provenance.GoVersion), mdCell(run.Provenance.DockerVersion))
 	p("| Host | %s |\n", mdCell(run.Provenance.Host))
-	p("| Label filter | %s |\n", mdCodeCell(run.Provenance.LabelFilter))
+	p("| Label filter | %s |\n", mdLabelFilter(run.Provenance.LabelFilter))
 	p("| Generated | %s |\n\n", v.Generated)
 	if len(run.Provenance.Images) > 0 {
 		p("| Image role | Reference | ID |\n| --- | --- | --- |\n")
@@ -133,7 +133,7 @@ func markdown(v *view) string {
 	if len(run.Shards) > 0 {
 		p("Merged from %d shards:\n\n| Shard run | Label filter | Host | Complete | Rows |\n| --- | --- | --- | --- | --- |\n", len(run.Shards))
 		for _, s := range run.Shards {
-			p("| %s | %s | %s | %t | %s |\n", mdCell(s.RunID), mdCodeCell(s.LabelFilter), mdCell(s.Host), s.Complete, mdCell(strings.Join(s.Rows, ", ")))
+			p("| %s | %s | %s | %t | %s |\n", mdCell(s.RunID), mdLabelFilter(s.LabelFilter), mdCell(s.Host), s.Complete, mdCell(strings.Join(s.Rows, ", ")))
 		}
 		p("\n")
 	}
@@ -145,8 +145,8 @@ func markdown(v *view) string {
 		p("\n")
 	}
 	if d := run.Dataset; d != nil {
-		p("Dataset: %d captures seeded before the first row over %d client ids (change log pruned %d times, horizon %d), in %.1f s; the fleet resynced past it in %.1f s. Every data-loss check counts them again.\n\n",
-			d.SeededCaptures, d.Owners, d.Prunes, d.Horizon, d.SeedSeconds, d.ResyncSeconds)
+		p("Dataset: %d captures seeded before the first row over %d client ids (change log pruned %d times, horizon %d), in %s; the fleet resynced past it in %s. Every data-loss check counts them again.\n\n",
+			d.SeededCaptures, d.Owners, d.Prunes, d.Horizon, fmtSecs(d.SeedSeconds), fmtSecs(d.ResyncSeconds))
 	}
 	if len(run.Restorations) > 0 {
 		p("Stack checks after failed specs (a failed row must never fail the next):\n\n| After spec | Rows | Reason | Actions | Steady after | Took |\n| --- | --- | --- | --- | --- | --- |\n")
@@ -155,7 +155,7 @@ func markdown(v *view) string {
 			if actions == "" {
 				actions = "none: steady state returned by itself"
 			}
-			p("| %s | %s | %s | %s | %s | %s |\n", mdCell(r.Spec), mdCell(strings.Join(r.Rows, ", ")), mdCell(r.Reason), mdCell(actions), resultMark(r.SteadyAfter), mdCell(r.Took.String()))
+			p("| %s | %s | %s | %s | %s | %s |\n", mdCell(r.Spec), mdCell(strings.Join(r.Rows, ", ")), mdCell(r.Reason), mdCell(actions), resultMark(r.SteadyAfter), fmtDuration(r.Took.Duration))
 		}
 		p("\n")
 	}
@@ -220,7 +220,7 @@ func markdown(v *view) string {
 		if len(r.Evaluations) > 0 {
 			p("| Phase | Expression | Value | Present | Want | Result | At |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 			for _, e := range r.Evaluations {
-				p("| %s | %s | %s | %t | %s | %s | %s |\n", e.Phase, mdCodeCell(e.Expr), e.Value, e.Present, mdCodeCell(e.Want), resultMark(e.Pass), fmtTime(e.At))
+				p("| %s | %s | %s | %t | %s | %s | %s |\n", e.Phase, mdCodeCell(e.Expr), fmtFloat(e.Value), e.Present, mdCodeCell(e.Want), resultMark(e.Pass), fmtTime(e.At))
 			}
 			p("\n")
 		}
@@ -254,7 +254,7 @@ func markdown(v *view) string {
 		}
 		p("\n\n| Trigger | Max value | Ever fired |\n| --- | --- | --- |\n")
 		for _, t := range w.Triggers {
-			p("| %s | %s | %t |\n", mdCodeCell(t.Alert), t.MaxValue, t.EverFired)
+			p("| %s | %s | %t |\n", mdCodeCell(t.Alert), fmtFloat(t.MaxValue), t.EverFired)
 		}
 		p("\n")
 	}
@@ -276,6 +276,14 @@ func markdown(v *view) string {
 	return b.String()
 }
 
+// mdLabelFilter is a label filter in a table cell: code, or "none" when every spec ran.
+func mdLabelFilter(f string) string {
+	if fmtLabelFilter(f) == "none" {
+		return "none"
+	}
+	return mdCodeCell(f)
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "—"
@@ -294,5 +302,5 @@ func seriesStats(ps []evidence.Point) (lo, hi, last string) {
 			mn, mx = math.Min(mn, v), math.Max(mx, v)
 		}
 	}
-	return evidence.Float(mn).String(), evidence.Float(mx).String(), ps[len(ps)-1].V.String()
+	return fmtNum(mn), fmtNum(mx), fmtFloat(ps[len(ps)-1].V)
 }

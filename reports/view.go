@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,11 +23,13 @@ type view struct {
 	BadRows      []rowRef
 	BadGate      []evidence.GateStep
 	ScaleNote    string
-	Generated    string
-	Rows         []rowView
-	Control      *windowView
-	Canary       *windowView
-	Windows      []windowSection // control then canary, for the HTML loop
+	// ScaleNoteText is the evidence's scale note without its profile prefix.
+	ScaleNoteText string
+	Generated     string
+	Rows          []rowView
+	Control       *windowView
+	Canary        *windowView
+	Windows       []windowSection // control then canary, for the HTML loop
 }
 
 type windowSection struct {
@@ -72,6 +75,7 @@ func buildView(run *evidence.Run, o options) *view {
 		v.VerdictClass = "incomplete"
 	}
 	v.ScaleNote = scaleNote(run, func(s string) string { return s })
+	v.ScaleNoteText = scaleNoteText(run)
 	for _, g := range run.Gate {
 		if g.Result != evidence.GatePass && g.Result != evidence.GateNA {
 			v.BadGate = append(v.BadGate, g)
@@ -154,11 +158,21 @@ func scaleNote(run *evidence.Run, esc func(string) string) string {
 	if run.TimeScale.ForScale == 0 || run.TimeScale.ForScale == 1 {
 		return ""
 	}
-	s := fmt.Sprintf("Profile %s shortened every production `for:` duration ×%g", esc(strconv.Quote(run.Profile)), run.TimeScale.ForScale)
-	if run.TimeScale.Note != "" {
-		s += " (" + esc(run.TimeScale.Note) + ")"
+	s := fmt.Sprintf("Profile %s shortened every production `for:` duration ×%s", esc(strconv.Quote(run.Profile)), fmtScale(run.TimeScale.ForScale))
+	if note := scaleNoteText(run); note != "" {
+		s += " (" + esc(note) + ")"
 	}
 	return s + "."
+}
+
+// profilePrefix is how a profile's scale note starts ("fast profile: every for: …").
+var profilePrefix = regexp.MustCompile(`^[A-Za-z0-9_-]+ profile:\s*`)
+
+// scaleNoteText is the evidence's scale note without the profile's name it starts with:
+// the report names the profile from run.Profile, so that a release run is never called
+// fast (harnesses before this one wrote "fast profile:" into every profile's note).
+func scaleNoteText(run *evidence.Run) string {
+	return strings.TrimSpace(profilePrefix.ReplaceAllString(run.TimeScale.Note, ""))
 }
 
 // anchor makes an HTML id from a row id (ids are data, so keep it tame).
@@ -190,17 +204,6 @@ func fmtDur(d *evidence.Duration) string {
 		return "not reached"
 	}
 	return fmtDuration(d.Duration)
-}
-
-func fmtDuration(d time.Duration) string {
-	if d < time.Minute {
-		return fmt.Sprintf("%.1f s", d.Seconds())
-	}
-	d = d.Round(time.Second)
-	if d < time.Hour {
-		return fmt.Sprintf("%dm %02ds", int(d.Minutes()), int(d.Seconds())%60)
-	}
-	return fmt.Sprintf("%dh %02dm", int(d.Hours()), int(d.Minutes())%60)
 }
 
 func fmtTime(t time.Time) string {
