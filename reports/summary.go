@@ -1,0 +1,153 @@
+package reports
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/pocketbrain/chaos/harness/evidence"
+)
+
+// SummaryTable is the run at a glance, for the console at the end of a run: one line
+// per row (row, status, detect, fire, recover, data loss), then a line each for the
+// baseline captures, the release gate, the control and the canary when the evidence
+// has them. Plain text, columns aligned, "—" for what was not reached or not checked.
+// It holds ids, statuses and numbers only, never failure text (the report has that).
+func SummaryTable(run *evidence.Run) string {
+	if run == nil {
+		return ""
+	}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	if len(run.Rows) == 0 {
+		fmt.Fprintln(tw, "rows\tnone recorded")
+	} else {
+		fmt.Fprintln(tw, "row\tstatus\tdetect\tfire\trecover\tdata loss")
+		for _, r := range run.Rows {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status,
+				summaryDur(r.Times.Detect), summaryDur(r.Times.Fire), summaryDur(r.Times.Recover), summaryDataLoss(r.DataLoss))
+		}
+	}
+	_ = tw.Flush()
+
+	var extra [][2]string
+	if len(run.Baseline) > 0 {
+		extra = append(extra, [2]string{"baseline", summaryBaseline(run.Baseline)})
+	}
+	if len(run.Gate) > 0 {
+		extra = append(extra, [2]string{"gate", summaryGate(run.Gate)})
+	}
+	if run.Control != nil {
+		extra = append(extra, [2]string{"control", summaryWindow(run.Control)})
+	}
+	if run.Canary != nil {
+		extra = append(extra, [2]string{"canary", summaryWindow(run.Canary)})
+	}
+	if len(extra) > 0 {
+		b.WriteString("\n")
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		for _, e := range extra {
+			fmt.Fprintf(tw, "%s\t%s\n", e[0], e[1])
+		}
+		_ = tw.Flush()
+	}
+	return b.String()
+}
+
+func summaryDur(d *evidence.Duration) string {
+	if d == nil {
+		return "—"
+	}
+	return fmtDuration(d.Duration)
+}
+
+func summaryDataLoss(d *evidence.DataLoss) string {
+	if d == nil {
+		return "—"
+	}
+	var n []string
+	for _, c := range []struct {
+		what string
+		n    int
+	}{{"lost", d.Lost}, {"duplicated", d.Duplicated}, {"unexpected", d.Unexpected}, {"rejected but applied", d.RejectedButApplied}} {
+		if c.n > 0 {
+			n = append(n, fmt.Sprintf("%s %d", c.what, c.n))
+		}
+	}
+	if len(n) == 0 {
+		return d.Verdict
+	}
+	return d.Verdict + " (" + strings.Join(n, ", ") + ")"
+}
+
+func summaryBaseline(cs []evidence.BaselineCheck) string {
+	pass := 0
+	var bad []string
+	for _, c := range cs {
+		if c.Pass {
+			pass++
+		} else {
+			bad = append(bad, c.Endpoint+" "+c.Field)
+		}
+	}
+	s := fmt.Sprintf("%d/%d pass", pass, len(cs))
+	if len(bad) > 0 {
+		s += " — differs: " + listSome(bad, 3)
+	}
+	return s
+}
+
+func summaryGate(steps []evidence.GateStep) string {
+	counts := map[string]int{}
+	var bad []string
+	for _, g := range steps {
+		counts[g.Result]++
+		if g.Result != evidence.GatePass && g.Result != evidence.GateNA {
+			bad = append(bad, fmt.Sprintf("step %d %s (%s)", g.Step, g.Name, g.Result))
+		}
+	}
+	var parts []string
+	for _, r := range []string{evidence.GatePass, evidence.GateFail, evidence.GateSkipped, evidence.GateNA} {
+		if counts[r] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[r], r))
+		}
+	}
+	s := fmt.Sprintf("%d steps: %s", len(steps), strings.Join(parts, ", "))
+	if len(bad) > 0 {
+		s += " — " + listSome(bad, 3)
+	}
+	return s
+}
+
+func summaryWindow(w *evidence.Window) string {
+	s := "fail"
+	if w.Pass {
+		s = "pass"
+	}
+	s += " — planned " + fmtDuration(w.Planned.Duration)
+	if !w.Started.IsZero() && !w.Ended.IsZero() {
+		s += ", ran " + fmtDuration(w.Ended.Sub(w.Started))
+	} else {
+		s += ", did not end"
+	}
+	var fired []string
+	for _, t := range w.Triggers {
+		if t.EverFired {
+			fired = append(fired, t.Alert)
+		}
+	}
+	if len(fired) == 0 {
+		s += fmt.Sprintf(", %d triggers, none fired", len(w.Triggers))
+	} else {
+		s += fmt.Sprintf(", %d of %d triggers fired: %s", len(fired), len(w.Triggers), listSome(fired, 3))
+	}
+	return s
+}
+
+// listSome joins the first n items and says how many more there are.
+func listSome(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return strings.Join(items[:n], ", ") + fmt.Sprintf(" and %d more", len(items)-n)
+}
