@@ -100,7 +100,16 @@ func TestPocketBrain(t *testing.T) {
 }
 
 var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
-	// Process 1, once per run: remove what earlier runs whose process is gone left.
+	// Process 1, once per run. The run's secrets come first: testcontainers' log goes to
+	// a file through a redactor that knows them before the first engine call.
+	secrets := env.NewSecrets()
+	logTestcontainers(evidence.NewRedactor(append(secrets.Values(), evidence.SecretsFromEnv(os.Environ())...)...))
+	tcFiles := "testcontainers-p1.log"
+	if suite, _ := GinkgoConfiguration(); suite.ParallelTotal > 1 {
+		tcFiles = fmt.Sprintf("testcontainers-p{1..%d}.log", suite.ParallelTotal)
+	}
+	fmt.Fprintf(os.Stderr, "[suite] testcontainers' own log lines go to %s\n", filepath.Join(prof.OutDir, tcFiles))
+	// Remove what earlier runs whose process is gone left.
 	d, err := env.NewDocker(ctx, env.DefaultTimeouts())
 	Expect(err).NotTo(HaveOccurred())
 	defer d.Close()
@@ -113,16 +122,16 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	if len(rev) > 12 {
 		rev = rev[:12]
 	}
-	b, err := json.Marshal(runStart{RunID: time.Now().UTC().Format("20060102T150405Z") + "-" + rev, Secrets: env.NewSecrets()})
+	b, err := json.Marshal(runStart{RunID: time.Now().UTC().Format("20060102T150405Z") + "-" + rev, Secrets: secrets})
 	Expect(err).NotTo(HaveOccurred())
 	return b
 }, func(ctx SpecContext, data []byte) {
 	var start runStart
 	Expect(json.Unmarshal(data, &start)).To(Succeed())
 	red = evidence.NewRedactor(append(start.Secrets.Values(), evidence.SecretsFromEnv(os.Environ())...)...)
-	// testcontainers prints a container's log when its wait strategy fails.
-	tclog.SetDefault(env.RedactingLogger(os.Stderr, red.String))
-	Expect(os.MkdirAll(prof.OutDir, 0o700)).To(Succeed())
+	// testcontainers' own lines (and a container's log when its wait strategy fails)
+	// go to this process's file, through the run's redactor, before any container starts.
+	logTestcontainers(red)
 	var err error
 	rec, err = evidence.NewRecorder(prof.OutDir, evidence.Meta{
 		RunID:      start.RunID,
@@ -303,8 +312,42 @@ var _ = ReportAfterSuite("evidence report", func(report Report) {
 	run, err := mergeProcessEvidence(prof.OutDir, report)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(reports.WriteAll(run, prof.OutDir, reports.WithRedactor(outputRedactor()))).To(Succeed())
+	fmt.Fprintf(os.Stderr, "\n%s", outputRedactor().String(reports.SummaryTable(run)))
 	fmt.Fprintf(os.Stderr, "\n[suite] verdict %s — evidence report: %s\n", run.Verdict.Decision, filepath.Join(prof.OutDir, "report.html"))
 })
+
+// tcLog is this process's testcontainers log file, once opened, and the redactor its
+// lines go through.
+var (
+	tcLog    *os.File
+	tcLogRed *evidence.Redactor
+)
+
+// logTestcontainers sends testcontainers' own lines (create, start, stop and terminate of
+// every container, the engine banner, a failed wait's container log) to
+// <PB_OUT>/testcontainers-p<N>.log, one file per Ginkgo process, through r: the console
+// keeps the harness's phase lines and Ginkgo's output. The file is opened once per
+// process (process 1 opens it before its orphan sweep, with a redactor of the same
+// secrets) and closed after the suite, after the stack's teardown has logged.
+func logTestcontainers(r *evidence.Redactor) {
+	if tcLog == nil {
+		Expect(os.MkdirAll(prof.OutDir, 0o700)).To(Succeed())
+		f, err := os.OpenFile(filepath.Join(prof.OutDir, fmt.Sprintf("testcontainers-p%d.log", GinkgoParallelProcess())), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(f.Chmod(0o600)).To(Succeed()) // a file left by an earlier run in the same PB_OUT
+		tcLog = f
+		// Registered before the stack's teardown, so it runs after it (cleanups run last
+		// first): the teardown's terminate lines still reach the file.
+		// Whatever testcontainers still says after that is rare enough for the console.
+		DeferCleanup(func() error {
+			tclog.SetDefault(env.RedactingLogger(os.Stderr, tcLogRed.String))
+			tcLog = nil
+			return f.Close()
+		})
+	}
+	tcLogRed = r
+	tclog.SetDefault(env.RedactingLogger(tcLog, r.String))
+}
 
 // outputRedactor is the run's redactor, or (when the suite stopped before process 1 got
 // its secrets) the host's secret-looking variables alone.
