@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -51,33 +50,24 @@ func init() {
 func (p *provider) Spec() Spec          { return p.spec }
 func (p *provider) Changes() []env.Role { return nil }
 
+// post sends body to the provider double's path (a GET when body is nil).
 func (p *provider) post(ctx context.Context, e *env.Environment, path string, body any) ([]byte, error) {
-	base, err := e.URL(ctx, env.Provider)
-	if err != nil {
-		return nil, err
-	}
-	var rd io.Reader
-	method := http.MethodGet
+	req := env.Request{Method: http.MethodGet, Path: path, Limit: 1 << 16} // Timeouts.HTTPCall
 	if body != nil {
-		b, _ := json.Marshal(body)
-		rd, method = bytes.NewReader(b), http.MethodPost
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("provider double %s: %w", path, err)
+		}
+		req.Method, req.Body = http.MethodPost, b
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.Config().Timeouts.ToxiproxyCall)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+	resp, err := e.Do(ctx, env.Provider, req)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("provider double %s: %w", path, err)
+	if err := resp.Err(env.Provider, req); err != nil {
+		return nil, err
 	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	if resp.StatusCode/100 != 2 {
-		return nil, fmt.Errorf("provider double %s: status %d: %s", path, resp.StatusCode, out)
-	}
-	return out, nil
+	return resp.Body, nil
 }
 
 func (p *provider) Inject(ctx context.Context, e *env.Environment) error {

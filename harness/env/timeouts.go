@@ -33,6 +33,9 @@ type Timeouts struct {
 	// FleetCall bounds one request to the whole client fleet (pause, resume, history,
 	// state): it may wait for every client's operation in flight.
 	FleetCall time.Duration
+	// FinalSync bounds the drain of every client queue at the end of a row, and the
+	// server's read of every capture after it.
+	FinalSync time.Duration
 }
 
 // DefaultTimeouts suit a 2-core machine with the fast profile.
@@ -50,6 +53,7 @@ func DefaultTimeouts() Timeouts {
 		Restore:        60 * time.Second,
 		HTTPCall:       10 * time.Second,
 		FleetCall:      30 * time.Second,
+		FinalSync:      60 * time.Second,
 	}.withOverrides()
 }
 

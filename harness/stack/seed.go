@@ -2,7 +2,6 @@ package stack
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -155,25 +154,12 @@ func Grow(ctx context.Context, e *env.Environment, from, to int, wait time.Durat
 }
 
 func fleetCall(ctx context.Context, e *env.Environment, path string) error {
-	base, err := e.URL(ctx, env.Clients)
+	req := env.Request{Method: http.MethodPost, Path: path, Timeout: e.Config().Timeouts.FleetCall}
+	resp, err := e.Do(ctx, env.Clients, req)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("clients %s: %w", path, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("clients %s: status %d", path, resp.StatusCode)
-	}
-	return nil
+	return resp.Err(env.Clients, req)
 }
 
 // waitResynced polls the fleet's /state until no client has a full sync under way and
@@ -181,13 +167,9 @@ func fleetCall(ctx context.Context, e *env.Environment, path string) error {
 func waitResynced(ctx context.Context, e *env.Environment, horizon int64, wait time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	base, err := e.URL(ctx, env.Clients)
-	if err != nil {
-		return err
-	}
 	last := "no answer yet"
 	for {
-		if behind, err := fleetBehind(ctx, base, horizon); err != nil {
+		if behind, err := fleetBehind(ctx, e, horizon); err != nil {
 			last = err.Error()
 		} else if len(behind) == 0 {
 			return nil
@@ -202,32 +184,10 @@ func waitResynced(ctx context.Context, e *env.Environment, horizon int64, wait t
 	}
 }
 
-func fleetBehind(ctx context.Context, base string, horizon int64) ([]string, error) {
-	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, base+"/state", nil)
+func fleetBehind(ctx context.Context, e *env.Environment, horizon int64) ([]string, error) {
+	st, err := e.Fleet(ctx)
 	if err != nil {
 		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("clients /state: status %d", resp.StatusCode)
-	}
-	var st struct {
-		Clients []struct {
-			Client string `json:"client"`
-			Cursor int64  `json:"cursor"`
-			Resync *struct {
-				Captures int `json:"captures"`
-			} `json:"resync"`
-		} `json:"clients"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return nil, fmt.Errorf("clients /state: %w", err)
 	}
 	var behind []string
 	for _, c := range st.Clients {

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -42,28 +41,18 @@ type Workload struct {
 
 // New returns a Workload for e.
 func New(e *env.Environment, outDir string) *Workload {
-	return &Workload{Env: e, OutDir: outDir, FinalSyncTimeout: 60 * time.Second, kept: map[string]history.Op{}}
+	return &Workload{Env: e, OutDir: outDir, FinalSyncTimeout: e.Config().Timeouts.FinalSync, kept: map[string]history.Op{}}
 }
 
 func (w *Workload) call(ctx context.Context, role env.Role, method, path string, timeout time.Duration) ([]byte, int, error) {
-	base, err := w.Env.URL(ctx, role)
-	if err != nil {
-		return nil, 0, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(nil))
-	if err != nil {
-		return nil, 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, 0, fmt.Errorf("%s %s %s: %w", role, method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-	return b, resp.StatusCode, err
+	resp, err := w.Env.Do(ctx, role, env.Request{Method: method, Path: path, Timeout: timeout})
+	return resp.Body, resp.Status, err
 }
+
+// finalSyncAnswer is the time the fleet gets, past its own drain deadline, to answer.
+const finalSyncAnswer = 10 * time.Second
+
+func (w *Workload) fleetTimeout() time.Duration { return w.Env.Config().Timeouts.FleetCall }
 
 // Keep fetches the fleet's history now and keeps it, so that a client restart (which
 // starts a new in-memory history) loses nothing. Environment hooks call it before the
@@ -72,10 +61,10 @@ func (w *Workload) call(ctx context.Context, role env.Role, method, path string,
 // and the checker would see it applied but never attempted. (A replaced fleet starts
 // unpaused; Check resumes the users itself.)
 func (w *Workload) Keep(ctx context.Context) error {
-	if _, code, err := w.call(ctx, env.Clients, http.MethodPost, "/pause", 30*time.Second); err != nil || code != http.StatusOK {
+	if _, code, err := w.call(ctx, env.Clients, http.MethodPost, "/pause", w.fleetTimeout()); err != nil || code != http.StatusOK {
 		return fmt.Errorf("pause the users before reading the history: status %d: %v", code, err)
 	}
-	b, code, err := w.call(ctx, env.Clients, http.MethodGet, "/history", 30*time.Second)
+	b, code, err := w.call(ctx, env.Clients, http.MethodGet, "/history", w.fleetTimeout())
 	if err != nil {
 		return err
 	}
@@ -108,14 +97,14 @@ func (w *Workload) History() []history.Op {
 // Check pauses the users, drains every queue, reads history and final state, judges
 // them, stores both as JSON under OutDir/history/<name>.*.json, and resumes the users.
 func (w *Workload) Check(ctx context.Context, name string) (*evidence.DataLoss, error) {
-	if _, code, err := w.call(ctx, env.Clients, http.MethodPost, "/pause", 30*time.Second); err != nil || code != http.StatusOK {
+	if _, code, err := w.call(ctx, env.Clients, http.MethodPost, "/pause", w.fleetTimeout()); err != nil || code != http.StatusOK {
 		return nil, fmt.Errorf("pause the users: status %d: %v", code, err)
 	}
 	defer func() {
-		_, _, _ = w.call(context.WithoutCancel(ctx), env.Clients, http.MethodPost, "/resume", 30*time.Second)
+		_, _, _ = w.call(context.WithoutCancel(ctx), env.Clients, http.MethodPost, "/resume", w.fleetTimeout())
 	}()
 	path := fmt.Sprintf("/final-sync?timeout=%s", w.FinalSyncTimeout)
-	body, code, err := w.call(ctx, env.Clients, http.MethodPost, path, w.FinalSyncTimeout+10*time.Second)
+	body, code, err := w.call(ctx, env.Clients, http.MethodPost, path, w.FinalSyncTimeout+finalSyncAnswer)
 	if err != nil {
 		return nil, fmt.Errorf("final sync: %w", err)
 	}
@@ -152,20 +141,9 @@ func (w *Workload) Check(ctx context.Context, name string) (*evidence.DataLoss, 
 // fleet's /state): a seeded store holds millions of captures that no workload client wrote,
 // and the server then counts those in otherCaptures instead of sending them.
 func (w *Workload) finalState(ctx context.Context) (*checker.FinalState, error) {
-	body, code, err := w.call(ctx, env.Clients, http.MethodGet, "/state", 30*time.Second)
+	fleet, err := w.Env.Fleet(ctx)
 	if err != nil {
 		return nil, err
-	}
-	if code != http.StatusOK {
-		return nil, fmt.Errorf("clients /state: status %d", code)
-	}
-	var fleet struct {
-		Clients []struct {
-			Client string `json:"client"`
-		} `json:"clients"`
-	}
-	if err := json.Unmarshal(body, &fleet); err != nil {
-		return nil, fmt.Errorf("clients /state: %w", err)
 	}
 	if len(fleet.Clients) == 0 {
 		return nil, errors.New("clients /state lists no client: the fleet is not running")
@@ -174,7 +152,9 @@ func (w *Workload) finalState(ctx context.Context) (*checker.FinalState, error) 
 	for _, c := range fleet.Clients {
 		q.Add("clientId", c.Client)
 	}
-	body, code, err = w.call(ctx, env.Server, http.MethodGet, "/api/v2/sync/state?"+q.Encode(), 60*time.Second)
+	// The server's state read of every capture (1M in a release run) gets the final
+	// sync's own bound.
+	body, code, err := w.call(ctx, env.Server, http.MethodGet, "/api/v2/sync/state?"+q.Encode(), w.FinalSyncTimeout)
 	if err != nil {
 		return nil, err
 	}
