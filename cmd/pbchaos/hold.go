@@ -32,7 +32,7 @@ func cmdHold(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs := flag.NewFlagSet("hold", flag.ContinueOnError)
 	dir := fs.String("program", defaultProgramDir(), "program directory")
 	timeout := fs.Duration("timeout", 30*time.Minute, "longest hold; then the mitigation runs by itself")
-	verbose := fs.Bool("v", false, "also show testcontainers' own log lines")
+	verbose := fs.Bool("v", false, "keep testcontainers' own log lines, in testcontainers.log of the output directory")
 	out := fs.String("out", "", "where evidence.json and the report go (default $PB_OUT, else out/hold-<time>)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -111,7 +111,22 @@ func cmdHold(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	secrets := env.NewSecrets()
 	red := evidence.NewRedactor(append(secrets.Values(), evidence.SecretsFromEnv(os.Environ())...)...)
 	if *verbose {
-		tclog.SetDefault(env.RedactingLogger(stderr, red.String))
+		// A file, not the console: the console keeps the hold's own lines.
+		if err := os.MkdirAll(prof.OutDir, evidence.DirMode); err != nil {
+			return err
+		}
+		tcPath := filepath.Join(prof.OutDir, "testcontainers.log")
+		tcFile, err := os.OpenFile(tcPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		// Closed after the teardown below (deferred earlier, so it runs later).
+		defer tcFile.Close()
+		if err := tcFile.Chmod(0o600); err != nil {
+			return err
+		}
+		tclog.SetDefault(env.RedactingLogger(tcFile, red.String))
+		fmt.Fprintf(stderr, "[hold] testcontainers' own log lines go to %s\n", tcPath)
 	} else {
 		tclog.SetDefault(tclog.NewNoopLogger())
 	}
