@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -196,4 +197,42 @@ func TestStoreConcurrentAppendAndQuery(t *testing.T) {
 		}
 	}()
 	wg.Wait()
+}
+
+func TestSeriesIteratorNextSeekAndReuse(t *testing.T) {
+	s := NewStore()
+	a, b := lbl("it", "s", "a"), lbl("it", "s", "b")
+	for _, sec := range []int{1, 3, 5, 7} {
+		mustAppend(t, s, a, at(sec), float64(sec))
+	}
+	mustAppend(t, s, b, at(2), 20)
+	q, err := s.Querier(at(0).UnixMilli(), at(10).UnixMilli())
+	require.NoError(t, err)
+	set := q.Select(context.Background(), true, nil, labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, "it"))
+
+	require.True(t, set.Next())
+	it := set.At().Iterator(nil)
+	require.Equal(t, chunkenc.ValFloat, it.Next())
+	ts, v := it.At()
+	assert.Equal(t, at(1).UnixMilli(), ts)
+	assert.Equal(t, 1.0, v)
+	require.Equal(t, chunkenc.ValFloat, it.Seek(at(4).UnixMilli()), "seek lands on the first sample at or after t")
+	assert.Equal(t, at(5).UnixMilli(), it.AtT())
+	require.Equal(t, chunkenc.ValFloat, it.Seek(at(2).UnixMilli()), "seek never moves back")
+	assert.Equal(t, at(5).UnixMilli(), it.AtT())
+	require.Equal(t, chunkenc.ValFloat, it.Next())
+	assert.Equal(t, at(7).UnixMilli(), it.AtT())
+	assert.Equal(t, chunkenc.ValNone, it.Next())
+	assert.Equal(t, chunkenc.ValNone, it.Seek(at(9).UnixMilli()))
+	require.NoError(t, it.Err())
+
+	require.True(t, set.Next())
+	reused := set.At().Iterator(it)
+	assert.Same(t, it, reused, "the iterator handed back is reset, not replaced")
+	require.Equal(t, chunkenc.ValFloat, reused.Seek(0))
+	ts, v = reused.At()
+	assert.Equal(t, at(2).UnixMilli(), ts)
+	assert.Equal(t, 20.0, v)
+	assert.Equal(t, chunkenc.ValNone, reused.Next())
+	assert.False(t, set.Next())
 }
