@@ -80,7 +80,8 @@ func TestReportNamesTheRunsProfile(t *testing.T) {
 		hasNot(t, strings.ToLower(out), "fast", name)
 	}
 	has(t, md, `Profile "release" shortened every production`, "md")
-	has(t, page, "Profile &#34;release&#34; shortened every production", "page")
+	has(t, page, "Profile &#34;release&#34; shortened every production <code>for:</code> duration ×1/30 (every for: and range window", "page")
+	hasNot(t, page, "`", "page") // Markdown's code spans have no business in the HTML
 }
 
 func TestEmptyLabelFilterReadsNone(t *testing.T) {

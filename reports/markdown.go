@@ -265,7 +265,12 @@ func markdown(v *view) string {
 		p("## Canary\n\nNot recorded.\n\n")
 	}
 
-	p("## Summary\n\n| Row | Fault | Detect | Fire | Recover | Data loss | Status |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+	p("## Summary\n\n")
+	if len(v.Rows) == 0 {
+		p("No rows recorded.\n")
+		return b.String()
+	}
+	p("| Row | Fault | Detect | Fire | Recover | Data loss | Status |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range v.Rows {
 		dl := "not checked"
 		if r.DataLoss != nil {

@@ -171,6 +171,12 @@ func TestEmptyRunRenders(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(dir, reports.HTMLFile))
 	assert.Contains(t, string(b), "INCOMPLETE")
 	assert.Contains(t, string(b), "No rows recorded")
+	// No empty summary table: the summary says there is nothing to sum up.
+	summary := string(b)[strings.Index(string(b), `id="summary"`):]
+	assert.Contains(t, summary, "<p>No rows recorded.</p>")
+	assert.NotContains(t, summary, "<table>")
+	md, _ := os.ReadFile(filepath.Join(dir, reports.MarkdownFile))
+	assert.True(t, strings.HasSuffix(string(md), "## Summary\n\nNo rows recorded.\n"), "report.md ends: %q", string(md)[max(0, len(md)-80):])
 }
 
 // TestBrowserRendersReport opens report.html in headless Chromium: the DOM

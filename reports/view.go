@@ -22,8 +22,9 @@ type view struct {
 	VerdictClass string
 	BadRows      []rowRef
 	BadGate      []evidence.GateStep
-	ScaleNote    string
+	// Scaled says the profile shortened production timing (see scaleNote);
 	// ScaleNoteText is the evidence's scale note without its profile prefix.
+	Scaled        bool
 	ScaleNoteText string
 	Generated     string
 	Rows          []rowView
@@ -74,7 +75,7 @@ func buildView(run *evidence.Run, o options) *view {
 	if v.VerdictClass == "" {
 		v.VerdictClass = "incomplete"
 	}
-	v.ScaleNote = scaleNote(run, func(s string) string { return s })
+	v.Scaled = scaleNote(run, func(s string) string { return s }) != ""
 	v.ScaleNoteText = scaleNoteText(run)
 	for _, g := range run.Gate {
 		if g.Result != evidence.GatePass && g.Result != evidence.GateNA {
