@@ -1,7 +1,13 @@
-// Command pbreport re-renders and merges PocketBrain chaos evidence.
+// Command pbreport re-renders, merges and compares PocketBrain chaos evidence.
 //
 //	pbreport render EVIDENCE.json [-out DIR]      write report.md and report.html (DIR defaults to the file's directory)
 //	pbreport merge -out DIR A.json B.json ...     merge shards into DIR/evidence.json, report.md, report.html
+//	pbreport diff [-band 2s] [-rel 20%] OLD.json NEW.json
+//	                                              print in Markdown what changed between two runs: status flips,
+//	                                              times moved beyond the noise band, triggers, file hashes, verdicts
+//
+// diff exits 0 whatever the differences (it is a report) and 2 when an input
+// cannot be read as evidence (missing, not JSON, another schema version).
 //
 // Values of environment variables whose names contain SECRET, PASSWORD,
 // TOKEN or KEY are redacted from everything written.
@@ -12,8 +18,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/pocketbrain/chaos/harness/evidence"
@@ -23,9 +31,10 @@ import (
 const usage = `usage:
   pbreport render EVIDENCE.json [-out DIR]
   pbreport merge -out DIR A.json B.json ...
+  pbreport diff [-band 2s] [-rel 20%] OLD.json NEW.json
 `
 
-// Exit codes: 0 ok, 1 the work failed, 2 the command line was wrong.
+// Exit codes: 0 ok, 1 the work failed, 2 the command line or an input file was wrong.
 func main() {
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
@@ -33,6 +42,12 @@ func main() {
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
+
+// inputError is an input file that cannot be read as evidence (exit 2, no usage).
+type inputError struct{ err error }
+
+func (e inputError) Error() string { return e.err.Error() }
+func (e inputError) Unwrap() error { return e.err }
 
 func run(args, environ []string, stdout, stderr io.Writer) int {
 	err := dispatch(args, environ, stdout)
@@ -43,6 +58,10 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	var ue usageError
 	if errors.As(err, &ue) {
 		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var ie inputError
+	if errors.As(err, &ie) {
 		return 2
 	}
 	return 1
@@ -58,6 +77,8 @@ func dispatch(args, environ []string, stdout io.Writer) error {
 		return render(args[1:], red, stdout)
 	case "merge":
 		return merge(args[1:], red, stdout)
+	case "diff":
+		return diff(args[1:], red, stdout)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -152,6 +173,58 @@ func merge(args []string, red *evidence.Redactor, stdout io.Writer) error {
 		return err
 	}
 	return summary(stdout, m, *out)
+}
+
+func diff(args []string, red *evidence.Redactor, stdout io.Writer) error {
+	fs := flag.NewFlagSet("diff", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	band := reports.DefaultBand
+	fs.DurationVar(&band.Abs, "band", band.Abs, "noise band of a time, absolute")
+	fs.Func("rel", "noise band of a time, relative to the old time (20% or 0.2)", func(s string) error {
+		v, err := parseRel(s)
+		band.Rel = v
+		return err
+	})
+	files, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(files) != 2 {
+		return usageError{fmt.Sprintf("diff takes exactly two evidence files (OLD.json NEW.json), got %d", len(files))}
+	}
+	if band.Abs < 0 {
+		return usageError{fmt.Sprintf("-band %s: the noise band cannot be negative", band.Abs)}
+	}
+	var runs [2]*evidence.Run
+	for i, f := range files {
+		r, err := evidence.Load(f)
+		if err != nil {
+			return inputError{err}
+		}
+		if runs[i], err = evidence.Redact(r, red); err != nil {
+			return err
+		}
+	}
+	var b strings.Builder
+	if err := reports.RenderDiff(&b, reports.Compare(files[0], runs[0], files[1], runs[1], band)); err != nil {
+		return err
+	}
+	_, err = io.WriteString(stdout, red.String(b.String()))
+	return err
+}
+
+// parseRel reads a relative band: "20%" or "0.2".
+func parseRel(s string) (float64, error) {
+	t := strings.TrimSpace(s)
+	scale := 1.0
+	if p, ok := strings.CutSuffix(t, "%"); ok {
+		t, scale = strings.TrimSpace(p), 0.01
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("want a fraction (0.2) or a percentage (20%%) of at least 0, got %q", s)
+	}
+	return v * scale, nil
 }
 
 func summary(w io.Writer, run *evidence.Run, dir string) error {
