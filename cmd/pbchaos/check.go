@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pocketbrain/chaos/harness/baseline"
+	"github.com/pocketbrain/chaos/harness/gate"
 	"github.com/pocketbrain/chaos/harness/profile"
 	"github.com/pocketbrain/chaos/harness/program"
 	"github.com/pocketbrain/chaos/harness/signals"
@@ -33,7 +36,7 @@ func loadProgram(dir string, forScale float64) (*program.Program, *signals.Rules
 
 func cmdCheck(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	dir := fs.String("program", defaultProgramDir(), "program directory (matrix.yaml, targets.yaml, rules/)")
+	dir := fs.String("program", defaultProgramDir(), "program directory (matrix.yaml, targets.yaml, rules/, baseline.yaml, release-gate.yaml)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -46,8 +49,11 @@ func cmdCheck(args []string, stdout io.Writer) error {
 		return err
 	}
 	began := time.Now()
-	prog, rules, err := loadProgram(*dir, prof.ForScale)
-	if err != nil {
+	// Every file is checked, so that one run names every problem.
+	prog, rules, perr := loadProgram(*dir, prof.ForScale)
+	base, berr := baseline.Load(*dir)
+	g, gerr := gate.Load(*dir)
+	if err := errors.Join(perr, berr, gerr); err != nil {
 		return fmt.Errorf("program %s is invalid:\n%s", *dir, indent(err.Error()))
 	}
 	var alerts []string
@@ -64,7 +70,19 @@ func cmdCheck(args []string, stdout io.Writer) error {
 	for _, r := range prog.Matrix.Rows {
 		ids = append(ids, r.ID)
 	}
-	fmt.Fprintf(stdout, "OK: program %s: %d rows (%s), %d targets, %d recording rules, %d alerts (%s); checked in %s, no Docker needed\n",
-		*dir, len(ids), strings.Join(ids, ", "), len(prog.Targets), nrec, len(alerts), strings.Join(alerts, ", "), time.Since(began).Round(time.Millisecond))
+	values := 0
+	for _, e := range base.Endpoints {
+		values += len(e.Expect)
+	}
+	na := 0
+	for _, s := range g.Steps {
+		if s.NA != "" {
+			na++
+		}
+	}
+	fmt.Fprintf(stdout, "OK: program %s: %d rows (%s), %d targets, %d recording rules, %d alerts (%s); %s: %d endpoints, %d values; %s: %d steps (%d n/a here), %d unsafe settings; checked in %s, no Docker needed\n",
+		*dir, len(ids), strings.Join(ids, ", "), len(prog.Targets), nrec, len(alerts), strings.Join(alerts, ", "),
+		baseline.File, len(base.Endpoints), values, gate.File, len(g.Steps), na, len(g.ConfigCheck.Unsafe),
+		time.Since(began).Round(time.Millisecond))
 	return nil
 }

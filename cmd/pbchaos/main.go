@@ -1,7 +1,8 @@
 // Command pbchaos is the engineer's entry point to the chaos harness besides the suites.
 //
 //	pbchaos check [-program DIR]
-//	    validate the program (matrix, targets, rule files) offline, in seconds, no Docker.
+//	    validate the program (matrix, targets, rule files, baseline.yaml and
+//	    release-gate.yaml) offline, in seconds, no Docker.
 //	pbchaos sweep [--all [--any-host]] [-run ID] [--dry-run]
 //	    remove leftovers by label, listing each object (kind, name, run, host, pid)
 //	    before removing it: by default only those of owners verified dead (this host,

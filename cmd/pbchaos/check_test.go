@@ -1,0 +1,76 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCheckReleaseFiles: `check` validates baseline.yaml and release-gate.yaml too, and
+// refuses a broken one with a message naming the file, the field and the fix.
+func TestCheckReleaseFiles(t *testing.T) {
+	noDocker := []string{"DOCKER_HOST=unix:///nonexistent.sock"}
+	r := pbchaos(t, noDocker, "check", "-program", filepath.Join("..", "..", "program"))
+	if r.code != 0 {
+		t.Fatalf("good program: exit %d:\n%s", r.code, r.out)
+	}
+	for _, w := range []string{"baseline.yaml: 3 endpoints, ", "release-gate.yaml: 6 steps (2 n/a here), 9 unsafe settings"} {
+		if !strings.Contains(r.out, w) {
+			t.Errorf("good program: output lacks %q:\n%s", w, r.out)
+		}
+	}
+
+	cases := []struct {
+		name, file string
+		edit       func(string) string // nil: the file is removed
+		want       []string
+	}{
+		{"baseline format", "baseline.yaml", replaceFirst(`format: json`, "format: xml"),
+			[]string{"baseline.yaml", "endpoints[0] (GET /ready)", `format "xml"`, "use json or prometheus"}},
+		{"baseline role", "baseline.yaml", replaceFirst(`role: worker`, "role: redis"),
+			[]string{"baseline.yaml", "endpoints[2] (GET /api/v1/metrics)", `role "redis"`, "use server or worker"}},
+		{"baseline unknown field", "baseline.yaml", replaceFirst(`(?m)^    expect:`, "    expects:"),
+			[]string{"baseline.yaml", "expects", "fix the YAML"}},
+		{"baseline empty value", "baseline.yaml", replaceFirst(`value: "true"`, `value: ""`),
+			[]string{"baseline.yaml", "expect[0]", "field and value are both required"}},
+		{"baseline missing", "baseline.yaml", nil, []string{"baseline.yaml", "restore it from git"}},
+		{"gate step order", "release-gate.yaml", replaceFirst(`step: 2`, "step: 3"),
+			[]string{"release-gate.yaml", "steps[1]: step 3 out of order", "number the steps 1, 2, 3"}},
+		{"gate image", "release-gate.yaml", replaceFirst(`images: \[server, worker\]`, "images: [server, redis]"),
+			[]string{"release-gate.yaml", `config_check.images: "redis"`}},
+		{"gate unsafe start", "release-gate.yaml", replaceFirst(`start: \[worker\]`, "start: [clients]"),
+			[]string{"release-gate.yaml", `config_check.unsafe[0]: start "clients" has no production_start entry`, "use server or worker"}},
+		{"gate unknown field", "release-gate.yaml", replaceFirst(`(?m)^  ok_output:`, "  ok:"),
+			[]string{"release-gate.yaml", "field ok not found", "fix the YAML"}},
+		{"gate missing", "release-gate.yaml", nil, []string{"release-gate.yaml", "restore it from git"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var dir string
+			if tc.edit == nil {
+				dir = copyProgram(t, "", nil)
+				if err := os.Remove(filepath.Join(dir, tc.file)); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				dir = copyProgram(t, tc.file, tc.edit)
+			}
+			r := pbchaos(t, noDocker, "check", "-program", dir)
+			t.Logf("exit %d in %s:\n%s", r.code, r.elapsed.Round(time.Millisecond), r.out)
+			if r.code != 1 {
+				t.Errorf("exit %d, want 1", r.code)
+			}
+			if strings.Contains(r.out, "OK:") {
+				t.Errorf("a broken %s passed", tc.file)
+			}
+			want := append([]string{"program " + dir + " is invalid", filepath.Join(dir, tc.file)}, tc.want...)
+			for _, w := range want {
+				if !strings.Contains(r.out, w) {
+					t.Errorf("output lacks %q", w)
+				}
+			}
+		})
+	}
+}
