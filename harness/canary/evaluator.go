@@ -132,7 +132,7 @@ func (s *Evaluator) Tick(ctx context.Context, t time.Time) {
 		s.lastErr = err.Error()
 	}
 	for _, a := range s.rules.Alerts() {
-		if a.State == signals.AlertPending || a.State == signals.AlertFiring {
+		if a.State.Loud() {
 			s.violations = append(s.violations, fmt.Sprintf("%s %s at %s (value %g)", a.Name, a.State, t.UTC().Format(time.RFC3339), a.LastValue))
 			if a.State == signals.AlertFiring {
 				s.fired[a.Name] = true

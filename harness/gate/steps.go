@@ -151,7 +151,7 @@ func Verify(ctx context.Context, s *stack.Stack, g *Spec, revision string) (evid
 	})
 	if werr != nil {
 		problems = append(problems, werr.Error())
-	} else if state := s.Rules.State(DeployDrift); state == signals.AlertPending || state == signals.AlertFiring {
+	} else if state := s.Rules.State(DeployDrift); state.Loud() {
 		problems = append(problems, "rollback trigger "+DeployDrift+" is "+string(state))
 	} else {
 		facts = append(facts, DeployDrift+" inactive")

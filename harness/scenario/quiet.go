@@ -67,12 +67,12 @@ func quietBreaches(transitions []signals.AlertTransition, quiet []string, t0 tim
 		if tr.T.Before(t0) || !slices.Contains(quiet, tr.Alert) {
 			continue
 		}
-		if tr.To == signals.AlertPending || tr.To == signals.AlertFiring {
+		if tr.To.Loud() {
 			loud[tr.Alert] = append(loud[tr.Alert], fmt.Sprintf("%s at %s", tr.To, tr.T.UTC().Format(time.RFC3339)))
 		}
 	}
 	for _, q := range quiet {
-		if st := stateNow(q); (st == signals.AlertPending || st == signals.AlertFiring) && len(loud[q]) == 0 {
+		if st := stateNow(q); st.Loud() && len(loud[q]) == 0 {
 			loud[q] = append(loud[q], fmt.Sprintf("%s now", st))
 		}
 	}

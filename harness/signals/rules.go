@@ -40,6 +40,10 @@ const (
 	AlertFiring   AlertState = "firing"
 )
 
+// Loud reports a trigger that is pending or firing: what "quiet" forbids, wherever the
+// harness asks (steady state, a row's quiet triggers, control, canary, gate verify).
+func (s AlertState) Loud() bool { return s == AlertPending || s == AlertFiring }
+
 func stateRank(s AlertState) int {
 	switch s {
 	case AlertInactive:

@@ -14,15 +14,26 @@ import (
 	"github.com/pocketbrain/chaos/harness/signals"
 )
 
-// Quiet holds when no alert of the rule files is pending or firing.
-func (s *Stack) Quiet() signals.Condition {
-	return func(ctx context.Context) (bool, error) {
-		var loud []string
-		for _, a := range s.Rules.Alerts() {
-			if a.State == signals.AlertPending || a.State == signals.AlertFiring {
-				loud = append(loud, a.Name+" "+string(a.State))
-			}
+// Loud lists the alerts that are pending or firing now ("Name state"), in rule-file
+// order; with names, only those alerts.
+func (s *Stack) Loud(names ...string) []string {
+	var loud []string
+	for _, a := range s.Rules.Alerts() {
+		if len(names) > 0 && !slices.Contains(names, a.Name) {
+			continue
 		}
+		if a.State.Loud() {
+			loud = append(loud, a.Name+" "+string(a.State))
+		}
+	}
+	return loud
+}
+
+// Quiet holds when no alert of the rule files (with names, none of those) is pending or
+// firing: the one "every trigger quiet" check of the harness.
+func (s *Stack) Quiet(names ...string) signals.Condition {
+	return func(ctx context.Context) (bool, error) {
+		loud := s.Loud(names...)
 		if len(loud) > 0 {
 			signals.Observe(ctx, "triggers not quiet: %s", strings.Join(loud, ", "))
 		}

@@ -91,7 +91,7 @@ func observeWindow(ctx context.Context, span time.Duration, mustStayFalse []stri
 		}
 		last, _ := st.Monitor.LastTick()
 		for _, a := range st.Rules.Alerts() {
-			if a.State == signals.AlertPending || a.State == signals.AlertFiring {
+			if a.State.Loud() {
 				violations = append(violations, fmt.Sprintf("%s %s at %s", a.Name, a.State, last.T.UTC().Format(time.RFC3339)))
 			}
 		}
