@@ -1,7 +1,6 @@
 package pocketbrain
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -16,43 +15,8 @@ import (
 // (harness/gate loads and validates it; the steps the reference stack runs are there).
 const ReleaseGateFile = gate.File
 
-// gateSpec is the release gate as the suite's specs read it: gate.Spec, with the unsafe
-// changes keeping the label() that security_test.go calls.
-type gateSpec struct {
-	*gate.Spec
-	ConfigCheck gateConfigCheck // shadows Spec.ConfigCheck
-}
-
-type gateConfigCheck struct {
-	gate.ConfigCheck
-	Unsafe []unsafeChange // shadows ConfigCheck.Unsafe
-}
-
-type unsafeChange struct{ gate.UnsafeChange }
-
-func (u unsafeChange) label() string { return u.Label() }
-
-func loadGateSpec(dir string) (*gateSpec, error) {
-	g, err := gate.Load(dir)
-	if err != nil {
-		return nil, err
-	}
-	s := &gateSpec{Spec: g, ConfigCheck: gateConfigCheck{ConfigCheck: g.ConfigCheck}}
-	for _, u := range g.ConfigCheck.Unsafe {
-		s.ConfigCheck.Unsafe = append(s.ConfigCheck.Unsafe, unsafeChange{u})
-	}
-	return s, nil
-}
-
-// oneOff is a one-off container of a service image beside the stack (gate.OneOff).
-type oneOff = gate.OneOff
-
-func runOneOff(ctx context.Context, o oneOff) (gate.OneOffResult, error) {
-	return gate.RunOneOff(ctx, st.Env, o)
-}
-
 var _ = Describe("Release gate", Ordered, Label("gate"), func() {
-	g, err := loadGateSpec(programDir())
+	g, err := gate.Load(programDir())
 	if err != nil {
 		panic(err.Error())
 	}
@@ -89,7 +53,7 @@ var _ = Describe("Release gate", Ordered, Label("gate"), func() {
 	})
 
 	It("step 1: the config check passes the canonical env and refuses every unsafe one", func(ctx SpecContext) {
-		s, err := gate.RunConfigCheck(ctx, g.Spec, st.Env.Config().Images, gate.Runner(st.Env), GinkgoWriter)
+		s, err := gate.RunConfigCheck(ctx, g, st.Env.Config().Images, gate.Runner(st.Env), GinkgoWriter)
 		if err != nil {
 			failStep(1, err)
 			Fail(err.Error())
@@ -106,7 +70,7 @@ var _ = Describe("Release gate", Ordered, Label("gate"), func() {
 
 	It("step 4: deploy puts the release's server image with the intended revision in place", func(ctx SpecContext) {
 		deployStartedAt = time.Now()
-		s, err := gate.Deploy(ctx, st, g.Spec, prof.Revision, deployStartedAt)
+		s, err := gate.Deploy(ctx, st, g, prof.Revision, deployStartedAt)
 		if err != nil {
 			failStep(4, fmt.Errorf("deploy: %w", err))
 			Fail(err.Error())
@@ -115,7 +79,7 @@ var _ = Describe("Release gate", Ordered, Label("gate"), func() {
 	}, NodeTimeout(3*time.Minute))
 
 	It("step 5: verify finds the stack ready at the intended revision with no drift", func(ctx SpecContext) {
-		s, problems := gate.Verify(ctx, st, g.Spec, prof.Revision)
+		s, problems := gate.Verify(ctx, st, g, prof.Revision)
 		record(s)
 		Expect(problems).To(BeEmpty())
 	}, NodeTimeout(3*time.Minute))

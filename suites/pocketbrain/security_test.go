@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pocketbrain/chaos/harness/gate"
+
 	"github.com/golang-jwt/jwt/v5"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -53,7 +55,7 @@ func workerStatus(ctx context.Context, hdr http.Header) (int, string) {
 }
 
 var _ = Describe("Security of the stack", Label("security"), func() {
-	g, err := loadGateSpec(programDir())
+	g, err := gate.Load(programDir())
 	if err != nil {
 		panic(err.Error())
 	}
@@ -145,7 +147,7 @@ var _ = Describe("Security of the stack", Label("security"), func() {
 		It(fmt.Sprintf("starts the %s in production with the canonical config", role), func(ctx SpecContext) {
 			e := st.Env.CurrentEnv(role)
 			maps.Copy(e, g.ProductionStart[string(role)])
-			res, err := runOneOff(ctx, oneOff{
+			res, err := gate.RunOneOff(ctx, st.Env, gate.OneOff{
 				Image:  st.Env.Config().Images[role],
 				Env:    e,
 				Until:  func(log string) bool { return strings.Contains(log, "listening") },
@@ -162,14 +164,14 @@ var _ = Describe("Security of the stack", Label("security"), func() {
 			if !containsString(u.Start, string(role)) {
 				continue
 			}
-			It(fmt.Sprintf("refuses a production start of the %s with %s, naming %s", role, u.label(), u.Names), func(ctx SpecContext) {
+			It(fmt.Sprintf("refuses a production start of the %s with %s, naming %s", role, u.Label(), u.Names), func(ctx SpecContext) {
 				ch := maps.Clone(g.ProductionStart[string(role)])
 				maps.Copy(ch, u.Set)
 				began := time.Now()
 				ex, err := st.Env.StartExpectExit(ctx, role, env.Change{Env: ch})
 				took := time.Since(began)
 				Expect(err).NotTo(HaveOccurred())
-				fmt.Fprintf(GinkgoWriter, "[security] %s with %s: exit %d after %s\n%s\n", role, u.label(), ex.Code, took.Round(time.Millisecond), ex.Log)
+				fmt.Fprintf(GinkgoWriter, "[security] %s with %s: exit %d after %s\n%s\n", role, u.Label(), ex.Code, took.Round(time.Millisecond), ex.Log)
 				Expect(ex.Code).NotTo(BeZero(), "an unsafe production start must exit non-zero")
 				Expect(took).To(BeNumerically("<", failFastWithin), "it must fail fast")
 				Expect(ex.Log).To(ContainSubstring(u.Names), "the message must name the setting")
