@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // FleetState is what the harness reads of the clients fleet's GET /state
@@ -22,12 +23,25 @@ type ClientState struct {
 	SyncState    string `json:"syncState"`
 	Cursor       int64  `json:"cursor"`
 	OplogPending int    `json:"oplogPending"`
+	// PendingEdits are the mutations in the client's sync queue, oldest first.
+	PendingEdits []PendingEdit `json:"pendingEdits"`
+	CursorResets int           `json:"cursorResets"`
+	LastSyncOK   *time.Time    `json:"lastSyncOk"`
+	LastSyncErr  string        `json:"lastSyncError"`
 	// Resync is set while a paged full sync is under way.
 	Resync *struct {
 		After    int64 `json:"after"`
 		Pages    int   `json:"pages"`
 		Captures int   `json:"captures"`
 	} `json:"resync,omitempty"`
+}
+
+// PendingEdit is one queued mutation as /state shows it.
+type PendingEdit struct {
+	MutationID string `json:"mutationId"`
+	CaptureID  string `json:"captureId"`
+	Kind       string `json:"kind"`
+	Value      string `json:"value"`
 }
 
 // Fleet reads the clients fleet's /state.

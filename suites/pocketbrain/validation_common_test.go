@@ -162,25 +162,7 @@ func blockExprs() []string {
 // ---------------------------------------------------------------------------------------
 // Reading the clients and the server directly (CONTRACTS.md shapes), with env.Do.
 
-type fleetStateDoc struct {
-	Paused  bool          `json:"paused"`
-	Clients []clientState `json:"clients"`
-}
-
-// clientState is env.ClientState (/state's shape, in one place) plus what the validation
-// specs read of a client besides.
-type clientState struct {
-	env.ClientState
-	PendingEdits []struct {
-		MutationID string `json:"mutationId"`
-		CaptureID  string `json:"captureId"`
-		Kind       string `json:"kind"`
-		Value      string `json:"value"`
-	} `json:"pendingEdits"`
-	CursorResets int        `json:"cursorResets"`
-	LastSyncOK   *time.Time `json:"lastSyncOk"`
-	LastSyncErr  string     `json:"lastSyncError"`
-}
+type fleetStateDoc = env.FleetState
 
 // fleetCall is the bound of one request to the whole client fleet.
 func fleetCall() time.Duration { return st.Env.Config().Timeouts.FleetCall }
@@ -194,16 +176,9 @@ func clientsPost(ctx context.Context, path string) error {
 	return resp.Err(env.Clients, req)
 }
 
+// fleetState is the fleet's /state with the clients in id order.
 func fleetState(ctx context.Context) (fleetStateDoc, error) {
-	var s fleetStateDoc
-	req := env.Request{Path: "/state", Timeout: fleetCall()}
-	resp, err := st.Env.Do(ctx, env.Clients, req)
-	if err == nil {
-		err = resp.Err(env.Clients, req)
-	}
-	if err == nil {
-		err = json.Unmarshal(resp.Body, &s)
-	}
+	s, err := st.Env.Fleet(ctx)
 	if err == nil && len(s.Clients) == 0 {
 		err = errors.New("clients /state lists no client")
 	}

@@ -210,7 +210,7 @@ func valCursorReset(ctx context.Context, s *scenario.Scenario) error {
 	s.MarkRecovered()
 	dSrv := sAfter.get("pocketbrain_sync_cursor_resets_total", "") - s0.get("pocketbrain_sync_cursor_resets_total", "")
 	dCli := cAfter.sum("sync_cursor_resets_total") - c0.sum("sync_cursor_resets_total")
-	before := map[string]clientState{}
+	before := map[string]env.ClientState{}
 	for _, c := range sBefore.Clients {
 		before[c.Client] = c
 	}
