@@ -25,7 +25,9 @@ images:
 ## suite package at a time so that two stacks never share the 2 cores' timing.
 test: images
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /suites/)
-	PB_OUT=$(PB_OUT) $(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) $(SUITES) $(SUITE_ARGS)
+	@# -v streams each suite as it runs (phase lines, Ginkgo's own output, the summary
+	@# table before the report's path) instead of buffering it until the package ends.
+	PB_OUT=$(PB_OUT) $(GO) test -v -count=1 -p 1 -timeout $(TEST_TIMEOUT) $(SUITES) $(SUITE_ARGS)
 
 ## unit: the tests that need no Docker.
 unit:
