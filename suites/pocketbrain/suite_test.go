@@ -14,13 +14,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	tclog "github.com/testcontainers/testcontainers-go/log"
 
 	. "github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/reporters"
@@ -33,6 +31,7 @@ import (
 	"github.com/pocketbrain/chaos/harness/profile"
 	"github.com/pocketbrain/chaos/harness/program"
 	"github.com/pocketbrain/chaos/harness/scenario"
+	"github.com/pocketbrain/chaos/harness/session"
 	"github.com/pocketbrain/chaos/harness/stack"
 	"github.com/pocketbrain/chaos/reports"
 )
@@ -101,10 +100,14 @@ func TestPocketBrain(t *testing.T) {
 
 var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	// Process 1, once per run. The run's secrets come first: testcontainers' log goes to
-	// a file through a redactor that knows them before the first engine call.
+	// a file through a redactor that knows them before the first engine call. The file
+	// stays open for this process's session (session.OpenLog of the same path continues
+	// it), which closes it after the stack's teardown.
 	secrets := env.NewSecrets()
-	logTestcontainers(evidence.NewRedactor(append(secrets.Values(), evidence.SecretsFromEnv(os.Environ())...)...))
-	tcFiles := "testcontainers-p1.log"
+	tcLog, err := session.OpenLog(filepath.Join(prof.OutDir, tcLogName(GinkgoParallelProcess())), session.NewRedactor(secrets))
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(tcLog.Close)
+	tcFiles := tcLogName(1)
 	if suite, _ := GinkgoConfiguration(); suite.ParallelTotal > 1 {
 		tcFiles = fmt.Sprintf("testcontainers-p{1..%d}.log", suite.ParallelTotal)
 	}
@@ -128,67 +131,56 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 }, func(ctx SpecContext, data []byte) {
 	var start runStart
 	Expect(json.Unmarshal(data, &start)).To(Succeed())
-	red = evidence.NewRedactor(append(start.Secrets.Values(), evidence.SecretsFromEnv(os.Environ())...)...)
-	// testcontainers' own lines (and a container's log when its wait strategy fails)
-	// go to this process's file, through the run's redactor, before any container starts.
-	logTestcontainers(red)
-	var err error
-	rec, err = evidence.NewRecorder(prof.OutDir, evidence.Meta{
-		RunID:      start.RunID,
-		Profile:    prof.Name,
-		TimeScale:  evidence.TimeScale{ForScale: prof.ForScale, Note: prof.ScaleNote()},
-		Provenance: provenance(),
-	}, evidence.WithFileName(fmt.Sprintf("evidence-p%d.json", GinkgoParallelProcess())), evidence.WithRedactor(red))
-	Expect(err).NotTo(HaveOccurred())
-	stopSignals := rec.InterruptOnSignal(os.Interrupt, syscall.SIGTERM)
-	DeferCleanup(stopSignals)
-	// Every process hashes every program file the suite reads, whichever specs it runs:
-	// under -p the gate may run on one process only, and shards merge only when their
-	// files agree.
-	for path, sum := range prog.Hashes {
-		Expect(rec.AddFile(evidence.FileHash{Path: "program/" + path, SHA256: sum})).To(Succeed())
-	}
-	for _, f := range []string{BaselineFile, ReleaseGateFile} {
-		h, err := evidence.HashFile("program/"+f, filepath.Join(programDir(), f))
-		Expect(err).NotTo(HaveOccurred())
-		Expect(rec.AddFile(h)).To(Succeed())
-	}
-
+	// Failure messages are redacted from here on, even if the session cannot open.
+	red = session.NewRedactor(start.Secrets)
 	var progress io.Writer = GinkgoWriter
 	// Ginkgo shows GinkgoWriter only for failures unless verbose: progress goes to the
 	// terminal as well, so a long wait always says what it awaits.
 	if _, rc := GinkgoConfiguration(); !rc.Verbose && !rc.VeryVerbose && os.Getenv("PB_QUIET") == "" {
 		progress = newTee(GinkgoWriter, os.Stderr)
 	}
-	redacted := red.Writer(progress)
-	DeferCleanup(redacted.Close)
-	progress = redacted
-	began := time.Now()
-	st, err = stack.Up(ctx, prog, stack.Options{
-		ForScale:         prof.ForScale,
-		IntendedRevision: prof.Revision,
-		Log:              progress,
-		EnvOptions:       []env.Option{env.WithClients(prof.Clients), env.WithRevision(prof.Revision), env.WithSecrets(start.Secrets)},
+	p := GinkgoParallelProcess()
+	sess, err := session.Open(session.Options{
+		Profile:    prof,
+		Program:    prog,
+		ProgramDir: programDir(),
+		// Every process hashes every program file the suite reads, whichever specs it
+		// runs: under -p the gate may run on one process only, and shards merge only
+		// when their files agree.
+		Files:        []string{BaselineFile, ReleaseGateFile},
+		EvidenceFile: fmt.Sprintf("evidence-p%d.json", p),
+		RunID:        start.RunID,
+		Secrets:      start.Secrets,
+		// testcontainers' own lines (and a container's log when its wait strategy fails)
+		// go to this process's file, through the run's redactor, before any container starts.
+		LogFile:     tcLogName(p),
+		Progress:    progress,
+		Prefix:      "suite",
+		Provenance:  evidence.Provenance{HarnessRevision: harnessRevision()},
+		WorkloadDir: filepath.Join(prof.OutDir, "p"+strconv.Itoa(p)),
+		CheckName:   checkName,
 	})
-	// Teardown registered before the error check: a half-booted stack is removed too.
-	DeferCleanup(func(ctx SpecContext) {
-		if st != nil {
-			Expect(st.Down(ctx)).To(Succeed())
-		}
-	}, NodeTimeout(2*time.Minute))
-	Expect(err).NotTo(HaveOccurred())
-	fmt.Fprintf(progress, "[suite] stack up in %s; harness endpoint %s/metrics\n", time.Since(began).Round(time.Millisecond), st.HarnessURL)
-	Expect(rec.Update(func(run *evidence.Run) { run.Provenance.DockerVersion = st.Env.Docker().ServerVersion(ctx) })).To(Succeed())
-	for role, id := range st.Env.ImageIDs {
-		Expect(rec.AddImage(evidence.Image{Role: string(role), Ref: st.Env.CurrentImage(role), ID: id})).To(Succeed())
+	if sess != nil {
+		red, rec, guard = sess.Redactor, sess.Recorder, sess.Guard
+		DeferCleanup(rec.InterruptOnSignal(os.Interrupt, syscall.SIGTERM))
+		// Teardown registered before the boot: a half-booted stack is removed too. After
+		// the suite's last node it heals, removes the stack, flushes the progress lines
+		// and closes the log (process 1's too), so the log holds the teardown's lines.
+		DeferCleanup(func(ctx SpecContext) {
+			Expect(sess.Close(ctx, nil)).To(Succeed())
+		}, NodeTimeout(teardownTimeout))
 	}
-	vctx, cancel := context.WithTimeout(ctx, st.Env.Config().Timeouts.SteadyState)
-	defer cancel()
-	Expect(st.VerifyCatalogue(vctx)).To(Succeed())
-	runner = &scenario.Runner{Stack: st, Guard: guard, Progress: progress}
-	wireWorkload()
-	seedDataset(ctx, progress)
+	Expect(err).NotTo(HaveOccurred())
+	err = sess.Boot(ctx)
+	st, runner, wl, seeded = sess.Stack, sess.Runner, sess.Workload, sess.Seeded
+	Expect(err).NotTo(HaveOccurred())
 }, NodeTimeout(5*time.Minute))
+
+// teardownTimeout bounds the removal of a process's stack after the suite.
+const teardownTimeout = 2 * time.Minute
+
+// tcLogName is the file in PB_OUT that process p's testcontainers lines go to.
+func tcLogName(p int) string { return fmt.Sprintf("testcontainers-p%d.log", p) }
 
 // Before every spec: Toxiproxy starts clean (every proxy enabled, no toxic), with a timeout.
 var _ = BeforeEach(func(ctx SpecContext) {
@@ -316,39 +308,6 @@ var _ = ReportAfterSuite("evidence report", func(report Report) {
 	fmt.Fprintf(os.Stderr, "\n[suite] verdict %s — evidence report: %s\n", run.Verdict.Decision, filepath.Join(prof.OutDir, "report.html"))
 })
 
-// tcLog is this process's testcontainers log file, once opened, and the redactor its
-// lines go through.
-var (
-	tcLog    *os.File
-	tcLogRed *evidence.Redactor
-)
-
-// logTestcontainers sends testcontainers' own lines (create, start, stop and terminate of
-// every container, the engine banner, a failed wait's container log) to
-// <PB_OUT>/testcontainers-p<N>.log, one file per Ginkgo process, through r: the console
-// keeps the harness's phase lines and Ginkgo's output. The file is opened once per
-// process (process 1 opens it before its orphan sweep, with a redactor of the same
-// secrets) and closed after the suite, after the stack's teardown has logged.
-func logTestcontainers(r *evidence.Redactor) {
-	if tcLog == nil {
-		Expect(os.MkdirAll(prof.OutDir, 0o700)).To(Succeed())
-		f, err := os.OpenFile(filepath.Join(prof.OutDir, fmt.Sprintf("testcontainers-p%d.log", GinkgoParallelProcess())), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(f.Chmod(0o600)).To(Succeed()) // a file left by an earlier run in the same PB_OUT
-		tcLog = f
-		// Registered before the stack's teardown, so it runs after it (cleanups run last
-		// first): the teardown's terminate lines still reach the file.
-		// Whatever testcontainers still says after that is rare enough for the console.
-		DeferCleanup(func() error {
-			tclog.SetDefault(env.RedactingLogger(os.Stderr, tcLogRed.String))
-			tcLog = nil
-			return f.Close()
-		})
-	}
-	tcLogRed = r
-	tclog.SetDefault(env.RedactingLogger(tcLog, r.String))
-}
-
 // outputRedactor is the run's redactor, or (when the suite stopped before process 1 got
 // its secrets) the host's secret-looking variables alone.
 func outputRedactor() *evidence.Redactor {
@@ -408,15 +367,6 @@ func mergeProcessEvidence(dir string, report Report) (*evidence.Run, error) {
 	run.Provenance.LabelFilter = report.SuiteConfig.LabelFilter
 	run.Verdict = evidence.ComputeVerdict(run)
 	return run, nil
-}
-
-func provenance() evidence.Provenance {
-	host, _ := os.Hostname()
-	return evidence.Provenance{
-		HarnessRevision: harnessRevision(),
-		GoVersion:       runtime.Version(),
-		Host:            host,
-	}
 }
 
 // harnessRevision is the checkout's HEAD (PB_HARNESS_REVISION overrides it, e.g. for a
