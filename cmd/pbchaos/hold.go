@@ -10,21 +10,17 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
 
-	tclog "github.com/testcontainers/testcontainers-go/log"
-
-	"github.com/pocketbrain/chaos/faults"
 	"github.com/pocketbrain/chaos/harness/env"
 	"github.com/pocketbrain/chaos/harness/evidence"
 	"github.com/pocketbrain/chaos/harness/profile"
 	"github.com/pocketbrain/chaos/harness/program"
 	"github.com/pocketbrain/chaos/harness/scenario"
+	"github.com/pocketbrain/chaos/harness/session"
 	"github.com/pocketbrain/chaos/harness/stack"
-	"github.com/pocketbrain/chaos/harness/workload"
 	"github.com/pocketbrain/chaos/reports"
 )
 
@@ -108,131 +104,67 @@ func cmdHold(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	// The run's secrets exist before anything is written, so that one redactor hides
 	// them (and the host's secret-looking variables) in everything hold prints or writes.
-	secrets := env.NewSecrets()
-	red := evidence.NewRedactor(append(secrets.Values(), evidence.SecretsFromEnv(os.Environ())...)...)
-	if *verbose {
-		// A file, not the console: the console keeps the hold's own lines.
-		if err := os.MkdirAll(prof.OutDir, evidence.DirMode); err != nil {
-			return err
-		}
-		tcPath := filepath.Join(prof.OutDir, "testcontainers.log")
-		tcFile, err := os.OpenFile(tcPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-		if err != nil {
-			return err
-		}
-		// Closed after the teardown below (deferred earlier, so it runs later).
-		defer tcFile.Close()
-		if err := tcFile.Chmod(0o600); err != nil {
-			return err
-		}
-		tclog.SetDefault(env.RedactingLogger(tcFile, red.String))
-		fmt.Fprintf(stderr, "[hold] testcontainers' own log lines go to %s\n", tcPath)
-	} else {
-		tclog.SetDefault(tclog.NewNoopLogger())
-	}
-
-	runID := time.Now().UTC().Format("20060102T150405Z") + "-hold-" + rowID
-	rec, err := evidence.NewRecorder(prof.OutDir, evidence.Meta{
-		RunID:     runID,
-		Profile:   prof.Name,
-		TimeScale: evidence.TimeScale{ForScale: prof.ForScale, Note: prof.ScaleNote()},
+	opts := session.Options{
+		Profile:    prof,
+		Program:    prog,
+		ProgramDir: *dir,
+		RunID:      time.Now().UTC().Format("20060102T150405Z") + "-hold-" + rowID,
+		Secrets:    env.NewSecrets(),
+		Progress:   stdout,
+		Prefix:     "hold",
 		Provenance: evidence.Provenance{
-			GoVersion:       runtime.Version(),
-			Host:            hostname(),
 			LabelFilter:     "row:" + rowID + " (pbchaos hold)",
 			HarnessRevision: revision(*dir),
 		},
-	}, evidence.WithRedactor(red))
-	if err != nil {
+		CheckName: func() string { return row.ID },
+	}
+	if *verbose {
+		// A file, not the console: the console keeps the hold's own lines.
+		opts.LogFile = "testcontainers.log"
+	}
+	sess, err := session.Open(opts)
+	if sess == nil {
 		return err
 	}
-	for path, sum := range prog.Hashes {
-		_ = rec.AddFile(evidence.FileHash{Path: "program/" + path, SHA256: sum})
-	}
-	redacted := red.Writer(stdout)
-	defer redacted.Close()
-	progress := io.Writer(redacted)
-	fmt.Fprintf(progress, "[hold] row %s: %s — booting the stack (evidence: %s)\n", row.ID, row.Name, rec.Path())
-	began := time.Now()
-	st, upErr := stack.Up(sigCtx, prog, stack.Options{
-		ForScale:         prof.ForScale,
-		IntendedRevision: prof.Revision,
-		Log:              progress,
-		EnvOptions:       []env.Option{env.WithClients(prof.Clients), env.WithRevision(prof.Revision), env.WithSecrets(secrets)},
-	})
-	guard := &faults.Guard{}
+	rec, progress := sess.Recorder, sess.Progress
 	// Teardown, whatever happens below: heal, record, write the report, remove the stack.
 	defer func() {
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), holdTeardownTimeout)
 		defer cancel()
-		if st != nil {
-			if healed, herr := guard.HealAll(tctx, st.Env); herr != nil {
-				_ = rec.AddProblem("guard could not heal: " + herr.Error())
-				err = errors.Join(err, herr)
-			} else if len(healed) > 0 {
-				fmt.Fprintf(progress, "[hold] guard healed: %s\n", strings.Join(healed, "; "))
+		up := sess.Stack != nil
+		cerr := sess.Close(tctx, func() {
+			if wasInterrupted() {
+				_ = rec.Interrupt("signal: interrupted by the engineer")
 			}
-		}
-		if wasInterrupted() {
-			_ = rec.Interrupt("signal: interrupted by the engineer")
-		}
-		_, _ = rec.Finish()
-		if run, lerr := evidence.Load(rec.Path()); lerr == nil {
-			if werr := reports.WriteAll(run, prof.OutDir, reports.WithRedactor(rec.Redactor())); werr != nil {
-				err = errors.Join(err, werr)
+			_, _ = rec.Finish()
+			if run, lerr := evidence.Load(rec.Path()); lerr == nil {
+				if werr := reports.WriteAll(run, prof.OutDir, reports.WithRedactor(rec.Redactor())); werr != nil {
+					err = errors.Join(err, werr)
+				}
+				fmt.Fprintf(progress, "[hold] evidence %s, report %s (run verdict %s: one row alone is not a release decision)\n", rec.Path(), filepath.Join(prof.OutDir, "report.html"), run.Verdict.Decision)
 			}
-			fmt.Fprintf(progress, "[hold] evidence %s, report %s (run verdict %s: one row alone is not a release decision)\n", rec.Path(), filepath.Join(prof.OutDir, "report.html"), run.Verdict.Decision)
-		}
-		if st != nil {
-			if derr := st.Down(tctx); derr != nil {
-				err = errors.Join(err, fmt.Errorf("teardown: %w; run `pbchaos sweep` to remove what is left", derr))
-			} else {
-				fmt.Fprintln(progress, "[hold] stack removed")
-			}
+		})
+		err = errors.Join(err, cerr)
+		var downErr *session.DownError
+		if up && !errors.As(cerr, &downErr) {
+			fmt.Fprintln(progress, "[hold] stack removed")
 		}
 		if wasInterrupted() && !errors.Is(err, errInterrupted) {
 			err = errors.Join(errInterrupted, err)
 		}
 	}()
-	if upErr != nil {
-		_ = rec.AddProblem("stack did not come up: " + upErr.Error())
-		return upErr
-	}
-	for role, id := range st.Env.ImageIDs {
-		_ = rec.AddImage(evidence.Image{Role: string(role), Ref: st.Env.CurrentImage(role), ID: id})
-	}
-	fmt.Fprintf(progress, "[hold] stack up in %s\n", time.Since(began).Round(time.Millisecond))
-	vctx, vcancel := context.WithTimeout(sigCtx, st.Env.Config().Timeouts.SteadyState)
-	err = st.VerifyCatalogue(vctx)
-	vcancel()
 	if err != nil {
-		_ = rec.AddProblem("catalogue: " + err.Error())
 		return err
 	}
-
-	runner := &scenario.Runner{Stack: st, Guard: guard, Progress: progress}
-	if st.Env.Has(env.Clients) {
-		wl := workload.New(st.Env, prof.OutDir)
-		wl.Redactor = red
-		st.Env.BeforeReplace = func(ctx context.Context, r env.Role) error {
-			if r == env.Clients {
-				return wl.Keep(ctx)
-			}
-			return nil
-		}
-		runner.DataLoss = func(ctx context.Context) (*evidence.DataLoss, error) { return wl.Check(ctx, row.ID) }
-		// The same production-sized store as the suite's rows run on.
-		if prof.SeedCaptures > 0 {
-			fmt.Fprintf(progress, "[hold] seeding %d captures (%s)\n", prof.SeedCaptures, profile.EnvSeed)
-			res, serr := stack.Seed(sigCtx, st.Env, prof.SeedCaptures, stack.SeedWait(prof.SeedCaptures))
-			if serr != nil {
-				_ = rec.AddProblem("seed: " + serr.Error())
-				return serr
-			}
-			wl.Seeded = int64(res.Captures)
-			fmt.Fprintf(progress, "[hold] seeded in %s; fleet resynced in %s\n", res.Took.Round(time.Millisecond), res.ResyncTook.Round(time.Millisecond))
-		}
+	if *verbose {
+		fmt.Fprintf(stderr, "[hold] testcontainers' own log lines go to %s\n", sess.LogPath())
 	}
+	fmt.Fprintf(progress, "[hold] row %s: %s — booting the stack (evidence: %s)\n", row.ID, row.Name, rec.Path())
+	// The same stack and the same production-sized store as the suite's rows run on.
+	if err := sess.Boot(sigCtx); err != nil {
+		return err
+	}
+	st, runner := sess.Stack, sess.Runner
 	runner.Hold = func(ctx context.Context, row program.Row) error {
 		return holdHere(ctx, st, row, *timeout, stdin, progress)
 	}
@@ -333,10 +265,9 @@ func endpointHint(r env.Role) string {
 	return ""
 }
 
-func hostname() string {
-	h, _ := os.Hostname()
-	return h
-}
+// holdTeardownTimeout bounds the teardown: heal, the evidence and the report, the
+// stack's removal.
+const holdTeardownTimeout = 3 * time.Minute
 
 // revision reads HEAD of the checkout holding the program directory, without git.
 func revision(programDir string) string {
