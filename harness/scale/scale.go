@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/pocketbrain/chaos/harness/env"
 )
 
 // Options say how much load one measurement sends.
@@ -158,10 +160,14 @@ func headOf(ctx context.Context, base string) (int64, error) {
 	return page.Cursor, err
 }
 
-// call sends one request with a 10 s bound (far above any page's cost: a slower answer is
-// the failure being measured) and decodes a 200 answer into out.
+// callWithin bounds one measured request: far above any page's cost, so a slower answer
+// is the failure being measured. (The benchmark keeps its own client rather than
+// env.Do: it times each request, and the base URL is resolved once.)
+const callWithin = 10 * time.Second
+
+// call sends one request and decodes a 200 answer into out.
 func call(ctx context.Context, method, u string, body []byte, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, callWithin)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
 	if err != nil {
@@ -175,7 +181,7 @@ func call(ctx context.Context, method, u string, body []byte, out any) error {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("%s %s: status %d: %s", method, u, resp.StatusCode, bytes.TrimSpace(b))
+		return fmt.Errorf("%s %s: status %d: %s", method, env.PlainURL(u), resp.StatusCode, bytes.TrimSpace(b))
 	}
 	if out == nil {
 		_, err = io.Copy(io.Discard, resp.Body)

@@ -2,7 +2,6 @@ package stack
 
 import (
 	"context"
-	"time"
 
 	"github.com/pocketbrain/chaos/harness/env"
 	"github.com/pocketbrain/chaos/harness/program"
@@ -16,7 +15,7 @@ func CheckDeployImages(ctx context.Context, prog *program.Program, roles []env.R
 	if len(prog.DeployImages()) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, PreflightWithin)
 	defer cancel()
 	d, err := env.NewDocker(ctx, env.DefaultTimeouts())
 	if err != nil {

@@ -246,6 +246,11 @@ func ListenWarning(addr net.Addr) string {
 	return fmt.Sprintf("WARNING: the harness endpoint listens on %s, beyond loopback (%s): every host and user that reaches it reads the run's series; use %s=127.0.0.1:PORT unless a Prometheus elsewhere must scrape it", tcp, EnvListen, EnvListen)
 }
 
+// PreflightWithin bounds the engine and image checks that run before anything is
+// written (Preflight, CheckDeployImages): a local engine answers in milliseconds, so a
+// slower one is not usable for a timed run.
+const PreflightWithin = 20 * time.Second
+
 // Preflight checks, in milliseconds and before anything is written, what would make a
 // run fail at boot: the harness endpoint's address ($PB_LISTEN, when set), the Docker
 // engine, and every image of roles (nil: the full stack). Each error names the fix.
@@ -260,7 +265,7 @@ func Preflight(ctx context.Context, roles []env.Role) error {
 		}
 		_ = ln.Close()
 	}
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, PreflightWithin)
 	defer cancel()
 	d, err := env.NewDocker(ctx, env.DefaultTimeouts())
 	if err != nil {
