@@ -8,14 +8,13 @@
 package baseline
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"github.com/pocketbrain/chaos/harness/program"
 
 	"github.com/pocketbrain/chaos/harness/env"
 )
@@ -77,9 +76,7 @@ func Load(dir string) (*Spec, error) {
 // at once.
 func Parse(path string, b []byte) (*Spec, error) {
 	var s Spec
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&s); err != nil {
+	if err := program.DecodeStrict(b, &s); err != nil {
 		return nil, fmt.Errorf("%s: %w; fix the YAML (fields: version, document, endpoints[name, role, path, document_url, format, expect[field, value]])", path, err)
 	}
 	if probs := s.problems(); len(probs) > 0 {

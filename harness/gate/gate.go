@@ -9,13 +9,14 @@
 package gate
 
 import (
-	"bytes"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/pocketbrain/chaos/harness/program"
 
 	"gopkg.in/yaml.v3"
 
@@ -103,9 +104,7 @@ func Load(dir string) (*Spec, error) {
 // errors. Every problem names the file, the field and the fix; all are reported at once.
 func Parse(path string, b []byte) (*Spec, error) {
 	var s Spec
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&s); err != nil {
+	if err := program.DecodeStrict(b, &s); err != nil {
 		return nil, fmt.Errorf("%s: %w; fix the YAML (fields: version, document, steps[step, name, command, on_reference_stack, na], config_check[binary, images, ok_output, canonical_env, unsafe[set, names, start]], production_start)", path, err)
 	}
 	var root yaml.Node

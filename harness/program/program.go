@@ -147,14 +147,21 @@ func (p *Program) checkTargets() error {
 	return errors.Join(errs...)
 }
 
+// DecodeStrict decodes one YAML document of the program into v, refusing fields v does
+// not have: a typo in a program file fails at load, not as a silently ignored setting.
+// Every program file goes through it (matrix, targets, baseline, release gate).
+func DecodeStrict(b []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	return dec.Decode(v)
+}
+
 func decodeStrict(path string, v any) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
+	if err := DecodeStrict(b, v); err != nil {
 		return fmt.Errorf("%s: %w; fix the YAML (unknown fields are refused, see the comments at the top of the file)", path, err)
 	}
 	// Remember each row's line for later messages.
