@@ -39,7 +39,6 @@ type Config struct {
 	Env       map[Role]Settings // per-role overrides, applied last
 	Log       io.Writer         // progress lines; secrets never reach it
 	Secrets   *Secrets          // the run's secrets (WithSecrets); nil: fresh ones
-	PublishIP netip.Addr        // where ports are published ($PB_PUBLISH_IP; see publishAddr)
 }
 
 // EnvPublishIP chooses the host address published ports bind to. A local engine
@@ -158,7 +157,6 @@ func Start(ctx context.Context, opts ...Option) (env *Environment, err error) {
 		_ = d.Close()
 		return nil, err
 	}
-	e.cfg.PublishIP = e.publish
 	if !e.publish.IsLoopback() {
 		// Said before anything is published, so a CI log shows it next to the cause.
 		e.logf("WARNING: publishing the stack's ports on %s, beyond loopback: other hosts and users that reach it reach the services (their control endpoints still need the run's token); set %s=127.0.0.1 where the engine is local", e.publish, EnvPublishIP)

@@ -28,7 +28,7 @@ func runCanary(ctx context.Context) (evidence.Window, error) {
 		ForScale:        prof.ForScale,
 		ScaleNote:       prof.ScaleNote(),
 		DeployStartedAt: deployStartedAt,
-		Quiet:           runnerQuiet(),
+		Quiet:           st.Quiet(),
 		Observe: func(ctx context.Context, span time.Duration) (evidence.Window, error) {
 			return observeWindow(ctx, span, nil)
 		},

@@ -72,7 +72,7 @@ func controlExprs(p *program.Program) []string {
 func observeWindow(ctx context.Context, span time.Duration, mustStayFalse []string) (evidence.Window, error) {
 	steadyCtx, cancel := context.WithTimeout(ctx, st.Env.Config().Timeouts.SteadyState)
 	defer cancel()
-	conds := []signals.Condition{runnerQuiet()}
+	conds := []signals.Condition{st.Quiet()}
 	for _, e := range mustStayFalse {
 		conds = append(conds, st.Monitor.ExprFalse(e))
 	}
@@ -128,12 +128,6 @@ func observeWindow(ctx context.Context, span time.Duration, mustStayFalse []stri
 		w.Detail = fmt.Sprintf("%d triggers quiet and %d detection expressions false at every tick for %s", len(w.Triggers), len(mustStayFalse), span)
 	}
 	return w, nil
-}
-
-// runnerQuiet is stack.Stack.Quiet, the harness's one "every trigger quiet" condition, on
-// the suite's stack as it is when the condition is asked.
-func runnerQuiet() signals.Condition {
-	return func(ctx context.Context) (bool, error) { return st.Quiet()(ctx) }
 }
 
 // tee writes to several writers; a progress line must reach the terminal even when
