@@ -236,8 +236,17 @@ func (r *Recorder) SetCanary(w Window) error {
 	return r.mutate(func(run *Run) error { run.Canary = normWindow(w); return nil })
 }
 
+// SetPrometheusServer records the Prometheus server beside the embedded engine (or why
+// there was none).
+func (r *Recorder) SetPrometheusServer(p PrometheusServer) error {
+	return r.mutate(func(run *Run) error { run.PrometheusServer = &p; return nil })
+}
+
 func normWindow(w Window) *Window {
 	w.Started, w.Ended = normTime(w.Started), normTime(w.Ended)
+	if w.Server != nil {
+		w.Server = normAgreement(*w.Server)
+	}
 	w.Triggers = slices.Clone(w.Triggers)
 	for i := range w.Triggers {
 		w.Triggers[i].Points = normPoints(w.Triggers[i].Points)
@@ -498,6 +507,21 @@ func (rr *RowRecorder) AddEvaluation(e Evaluation) error {
 		row.Evaluations = append(row.Evaluations, e)
 		return nil
 	})
+}
+
+// SetServer records how the Prometheus server's alerts over the row compare with the
+// embedded engine's.
+func (rr *RowRecorder) SetServer(a ServerAgreement) error {
+	return rr.mutate(func(row *Row) error { row.Server = normAgreement(a); return nil })
+}
+
+func normAgreement(a ServerAgreement) *ServerAgreement {
+	a.From, a.To = normTime(a.From), normTime(a.To)
+	a.Alerts = slices.Clone(a.Alerts)
+	for i := range a.Alerts {
+		a.Alerts[i].EmbeddedAt, a.Alerts[i].ServerAt = normTime(a.Alerts[i].EmbeddedAt), normTime(a.Alerts[i].ServerAt)
+	}
+	return &a
 }
 
 // SetDataLoss records the checker's verdict.

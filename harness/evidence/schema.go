@@ -83,6 +83,8 @@ type Run struct {
 	Rows            []Row           `json:"rows"`
 	Control         *Window         `json:"control,omitempty"`
 	Canary          *Window         `json:"canary,omitempty"`
+	// PrometheusServer is the real Prometheus server beside the embedded engine.
+	PrometheusServer *PrometheusServer `json:"prometheus_server,omitempty"`
 	// Restorations are the steady-state checks after failed specs, in order.
 	Restorations []Restoration `json:"restorations,omitempty"`
 	Shards       []Shard       `json:"shards,omitempty"`
@@ -191,6 +193,9 @@ type Row struct {
 	Evaluations []Evaluation `json:"evaluations,omitempty"`
 	DataLoss    *DataLoss    `json:"data_loss,omitempty"`
 	Timeline    *Timeline    `json:"timeline,omitempty"`
+	// Server is what the Prometheus server in the stack fired over the row, against the
+	// embedded engine (nil when the server is off: Run.PrometheusServer says why).
+	Server *ServerAgreement `json:"prometheus_server,omitempty"`
 }
 
 // Fault is what was injected, and proof that it acted.
@@ -284,6 +289,55 @@ type Window struct {
 	Triggers []TriggerTrace `json:"triggers"`
 	Pass     bool           `json:"pass"`
 	Detail   string         `json:"detail,omitempty"`
+	// Server is what the Prometheus server in the stack fired over the window (nil when
+	// the server is off).
+	Server *ServerAgreement `json:"prometheus_server,omitempty"`
+}
+
+// PrometheusServer describes the real Prometheus server that ran beside the embedded
+// engine: it scraped the harness's exporter and evaluated the same rules itself.
+type PrometheusServer struct {
+	// Enabled is false when the knob (PB_PROMETHEUS=off) or the engine turned it off;
+	// Reason says which.
+	Enabled bool   `json:"enabled"`
+	Reason  string `json:"reason,omitempty"`
+	Version string `json:"version,omitempty"`
+	Image   string `json:"image,omitempty"`
+	// Rules says which rule files it loaded (the profile's scaled copy, or as written).
+	Rules string `json:"rules,omitempty"`
+	// ScrapeInterval and EvalInterval are the server's global settings.
+	ScrapeInterval Duration `json:"scrape_interval_ms"`
+	EvalInterval   Duration `json:"eval_interval_ms"`
+	// BootSeconds is from container start to the first successful scrape with the
+	// rules loaded; MemoryBytes the container's peak memory, read when the run ended.
+	BootSeconds float64 `json:"boot_seconds,omitempty"`
+	MemoryBytes int64   `json:"memory_bytes,omitempty"`
+}
+
+// ServerAgreement compares the alerts the Prometheus server fired over a row or window
+// with those the embedded engine fired over the same span.
+type ServerAgreement struct {
+	From  time.Time `json:"from"`
+	To    time.Time `json:"to"`
+	Agree bool      `json:"agree"`
+	// Tolerance is the largest fire-time difference that still agrees: two scrape plus
+	// two evaluation intervals.
+	Tolerance Duration         `json:"tolerance_ms"`
+	Alerts    []AlertAgreement `json:"alerts"`
+	// Detail names every disagreement, or says what agreed.
+	Detail string `json:"detail,omitempty"`
+}
+
+// AlertAgreement is one alert over a span: did each evaluator fire it, and when first.
+type AlertAgreement struct {
+	Alert         string    `json:"alert"`
+	EmbeddedFired bool      `json:"embedded_fired"`
+	ServerFired   bool      `json:"server_fired"`
+	EmbeddedAt    time.Time `json:"embedded_fired_at,omitzero"`
+	ServerAt      time.Time `json:"server_fired_at,omitzero"`
+	// Delta is ServerAt − EmbeddedAt, when both fired.
+	Delta *Duration `json:"delta_ms,omitempty"`
+	Agree bool      `json:"agree"`
 }
 
 // TriggerTrace is one rollback trigger over a window.

@@ -31,6 +31,17 @@ func ComputeVerdict(run *Run) Verdict {
 	for _, p := range run.Problems {
 		add("run problem: %s", p)
 	}
+	// serverCheck: with the Prometheus server on, every passed row and window needs its
+	// agreement, and a disagreement is a failure whatever the embedded engine said.
+	serverOn := run.PrometheusServer != nil && run.PrometheusServer.Enabled
+	serverCheck := func(what string, passed bool, a *ServerAgreement) {
+		switch {
+		case a != nil && !a.Agree:
+			add("%s: the Prometheus server disagrees with the embedded engine: %s", what, firstLine(a.Detail))
+		case a == nil && serverOn && passed:
+			add("%s: no agreement with the Prometheus server recorded", what)
+		}
+	}
 	if len(run.Rows) == 0 {
 		add("no failure-mode rows recorded")
 	}
@@ -43,6 +54,7 @@ func ComputeVerdict(run *Run) Verdict {
 			}
 			reasons = append(reasons, msg)
 		}
+		serverCheck("row "+label, row.Status == StatusPassed, row.Server)
 		switch {
 		case row.DataLoss == nil:
 			if row.Status == StatusPassed {
@@ -67,6 +79,7 @@ func ComputeVerdict(run *Run) Verdict {
 			add("%s window not recorded", name)
 			return
 		}
+		serverCheck(name+" window", w.Pass, w.Server)
 		if w.Pass {
 			return
 		}
