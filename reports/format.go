@@ -100,3 +100,14 @@ func fmtLabelFilter(f string) string {
 	}
 	return f
 }
+
+// fmtDelta writes a signed difference of two times, the sign always shown: +2.1 s, -850 ms, 0 ms.
+func fmtDelta(d time.Duration) string {
+	if d > 0 {
+		return "+" + fmtDuration(d)
+	}
+	return fmtDuration(d)
+}
+
+// fmtMB writes a byte count in megabytes (10^6 bytes), rounded like any value.
+func fmtMB(b int64) string { return fmtNum(float64(b)/1e6) + " MB" }

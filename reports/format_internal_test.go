@@ -61,3 +61,15 @@ func TestFmtDuration(t *testing.T) {
 	}
 	assert.Equal(t, "4.7 s", fmtSecs(4.744396632))
 }
+
+func TestFmtDeltaAndMB(t *testing.T) {
+	for in, want := range map[time.Duration]string{
+		45 * time.Second:        "+45.0 s",
+		-850 * time.Millisecond: "-850 ms",
+		0:                       "0 ms",
+	} {
+		assert.Equal(t, want, fmtDelta(in), "fmtDelta(%v)", in)
+	}
+	assert.Equal(t, "123 MB", fmtMB(123_400_000))
+	assert.Equal(t, "48.2 MB", fmtMB(48_234_567))
+}

@@ -31,6 +31,12 @@ func htmlFuncs() template.FuncMap {
 			}
 			return `<span class="badge fail">fail</span>`
 		},
+		"agreeBadge": func(agree bool) template.HTML {
+			if agree {
+				return `<span class="badge pass">agrees</span>`
+			}
+			return `<span class="badge fail">DISAGREES</span>`
+		},
 		"gateBadge": func(result string) template.HTML {
 			switch result {
 			case "pass":

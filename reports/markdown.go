@@ -74,6 +74,9 @@ func markdown(v *view) string {
 	if note := scaleNote(run, mdText); note != "" {
 		p("> %s\n\n", note)
 	}
+	if v.ServerOff {
+		p("> Prometheus server: %s.\n\n", serverLine(run.PrometheusServer, mdCell))
+	}
 	if len(v.Verdict.Reasons) > 0 {
 		p("Reasons:\n\n")
 		for _, r := range v.Verdict.Reasons {
@@ -115,6 +118,7 @@ func markdown(v *view) string {
 	p("| Go / Docker | %s / %s |\n", mdCell(run.Provenance.GoVersion), mdCell(run.Provenance.DockerVersion))
 	p("| Host | %s |\n", mdCell(run.Provenance.Host))
 	p("| Label filter | %s |\n", mdLabelFilter(run.Provenance.LabelFilter))
+	p("| Prometheus server | %s |\n", serverLine(run.PrometheusServer, mdCell))
 	p("| Generated | %s |\n\n", v.Generated)
 	if len(run.Provenance.Images) > 0 {
 		p("| Image role | Reference | ID |\n| --- | --- | --- |\n")
@@ -233,6 +237,7 @@ func markdown(v *view) string {
 		} else {
 			p("Data loss: not checked\n\n")
 		}
+		mdServer(&b, r.Server)
 		if r.Timeline != nil && len(r.Timeline.Series) > 0 {
 			p("| Series | Kind | Points | Min | Max | Last |\n| --- | --- | --- | --- | --- | --- |\n")
 			for _, s := range r.Timeline.Series {
@@ -257,6 +262,7 @@ func markdown(v *view) string {
 			p("| %s | %s | %t |\n", mdCodeCell(t.Alert), fmtFloat(t.MaxValue), t.EverFired)
 		}
 		p("\n")
+		mdServer(&b, w.Server)
 	}
 	if v.Control == nil {
 		p("## Control (no fault)\n\nNot recorded.\n\n")
@@ -270,15 +276,41 @@ func markdown(v *view) string {
 		p("No rows recorded.\n")
 		return b.String()
 	}
-	p("| Row | Fault | Detect | Fire | Recover | Data loss | Status |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+	p("| Row | Fault | Detect | Fire | Recover | Data loss | Server | Status |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range v.Rows {
 		dl := "not checked"
 		if r.DataLoss != nil {
 			dl = r.DataLoss.Verdict
 		}
-		p("| [%s](#%s) | %s | %s | %s | %s | %s | **%s** |\n", mdText(r.ID), r.Anchor, mdCell(r.FaultLabel), r.Detect, r.Fire, r.Recover, dl, r.Status)
+		p("| [%s](#%s) | %s | %s | %s | %s | %s | %s | **%s** |\n", mdText(r.ID), r.Anchor, mdCell(r.FaultLabel), r.Detect, r.Fire, r.Recover, dl, r.Server.State, r.Status)
 	}
 	return b.String()
+}
+
+// mdServer writes a row's or window's agreement with the Prometheus server: the alerts
+// either evaluator fired, and how many stayed quiet in both. Nothing when the server was off.
+func mdServer(b *strings.Builder, a agreementView) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	switch {
+	case a.Missing:
+		p("Prometheus server: **not compared** (no agreement recorded)\n\n")
+		return
+	case !a.Compared:
+		return
+	}
+	p("Prometheus server: **%s** over %s → %s, tolerance %s", a.State, fmtTime(a.From), fmtTime(a.To), a.Tolerance)
+	if a.Detail != "" {
+		p(" (%s)", mdText(a.Detail))
+	}
+	p("\n\n")
+	if len(a.Fired) > 0 {
+		p("| Alert | Embedded fired at | Server fired at | Δ (server − embedded) | Agrees |\n| --- | --- | --- | --- | --- |\n")
+		for _, al := range a.Fired {
+			p("| %s | %s | %s | %s | %s |\n", mdCodeCell(al.Alert), al.Embedded, al.Server, al.Delta, agreeMark(al.Agree))
+		}
+		p("\n")
+	}
+	p("%s.\n\n", a.Quiet)
 }
 
 // mdLabelFilter is a label filter in a table cell: code, or "none" when every spec ran.

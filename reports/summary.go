@@ -9,9 +9,9 @@ import (
 )
 
 // SummaryTable is the run at a glance, for the console at the end of a run: one line
-// per row (row, status, detect, fire, recover, data loss), then a line each for the
-// baseline captures, the release gate, the control and the canary when the evidence
-// has them. Plain text, columns aligned, "—" for what was not reached or not checked.
+// per row (row, status, detect, fire, recover, data loss, and with the Prometheus server
+// on, whether it agreed), then a line each for the baseline captures, the release gate,
+// the control, the canary and the Prometheus server when the evidence has them. Plain text, columns aligned, "—" for what was not reached or not checked.
 // It holds ids, statuses and numbers only, never failure text (the report has that).
 func SummaryTable(run *evidence.Run) string {
 	if run == nil {
@@ -22,10 +22,19 @@ func SummaryTable(run *evidence.Run) string {
 	if len(run.Rows) == 0 {
 		fmt.Fprintln(tw, "rows\tnone recorded")
 	} else {
-		fmt.Fprintln(tw, "row\tstatus\tdetect\tfire\trecover\tdata loss")
+		serverOn := run.PrometheusServer != nil && run.PrometheusServer.Enabled
+		head := "row\tstatus\tdetect\tfire\trecover\tdata loss"
+		if serverOn {
+			head += "\tserver"
+		}
+		fmt.Fprintln(tw, head)
 		for _, r := range run.Rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status,
+			line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", r.ID, r.Status,
 				summaryDur(r.Times.Detect), summaryDur(r.Times.Fire), summaryDur(r.Times.Recover), summaryDataLoss(r.DataLoss))
+			if serverOn {
+				line += "\t" + agreementOf(run.PrometheusServer, r.Server, r.Status == evidence.StatusPassed).State
+			}
+			fmt.Fprintln(tw, line)
 		}
 	}
 	_ = tw.Flush()
@@ -42,6 +51,9 @@ func SummaryTable(run *evidence.Run) string {
 	}
 	if run.Canary != nil {
 		extra = append(extra, [2]string{"canary", summaryWindow(run.Canary)})
+	}
+	if run.PrometheusServer != nil {
+		extra = append(extra, [2]string{"prometheus", summaryServer(run)})
 	}
 	if len(extra) > 0 {
 		b.WriteString("\n")
@@ -140,6 +152,61 @@ func summaryWindow(w *evidence.Window) string {
 		s += fmt.Sprintf(", %d triggers, none fired", len(w.Triggers))
 	} else {
 		s += fmt.Sprintf(", %d of %d triggers fired: %s", len(fired), len(w.Triggers), listSome(fired, 3))
+	}
+	return s
+}
+
+// summaryServer is the Prometheus server in a line: off and why, or on and what disagreed.
+func summaryServer(run *evidence.Run) string {
+	ps := run.PrometheusServer
+	if !ps.Enabled {
+		reason := strings.TrimSpace(ps.Reason)
+		if reason == "" {
+			reason = "no reason recorded"
+		}
+		return "off (" + firstLine(reason) + ")"
+	}
+	s := "on"
+	if ps.Version != "" {
+		s += " " + ps.Version
+	}
+	agree, compared := 0, 0
+	var bad []string
+	count := func(what string, passed bool, a *evidence.ServerAgreement) {
+		switch {
+		case a != nil && a.Agree:
+			agree++
+			compared++
+		case a != nil:
+			compared++
+			bad = append(bad, what+" disagrees")
+		case passed:
+			bad = append(bad, what+" not compared")
+		}
+	}
+	for _, r := range run.Rows {
+		count(r.ID, r.Status == evidence.StatusPassed, r.Server)
+	}
+	for _, w := range []struct {
+		name string
+		w    *evidence.Window
+	}{{"control", run.Control}, {"canary", run.Canary}} {
+		if w.w != nil {
+			count(w.name, w.w.Pass, w.w.Server)
+		}
+	}
+	s += fmt.Sprintf(" — %d compared, %d agree", compared, agree)
+	if len(bad) > 0 {
+		s += " — " + listSome(bad, 3)
+	}
+	return s
+}
+
+// firstLine is the first line of s, "…" marking that more followed.
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
 	}
 	return s
 }

@@ -31,6 +31,10 @@ type view struct {
 	Control       *windowView
 	Canary        *windowView
 	Windows       []windowSection // control then canary, for the HTML loop
+	// ServerLine says whether the Prometheus server ran beside the embedded engine, and
+	// how (serverLine, unescaped: the template escapes it); ServerOff that it was turned off.
+	ServerLine string
+	ServerOff  bool
 }
 
 type windowSection struct {
@@ -55,6 +59,7 @@ type rowView struct {
 	StatusClass string
 	Chart       chart
 	HasChart    bool
+	Server      agreementView
 }
 
 type kv struct{ K, V string }
@@ -64,6 +69,34 @@ type windowView struct {
 	*evidence.Window
 	Chart    chart
 	HasChart bool
+	Server   agreementView
+}
+
+// agreementView is how the alerts the Prometheus server fired over a row or window compare
+// with the embedded engine's, for display.
+type agreementView struct {
+	// State is the compact answer: agrees, DISAGREES, off (the server did not run),
+	// not compared (it ran, no agreement recorded), — (evidence from before the server).
+	State string
+	Class string // badge class
+	// Compared says an agreement was recorded; the fields below are then set.
+	Compared bool
+	// Missing says the server ran but no agreement was recorded.
+	Missing   bool
+	Agree     bool
+	From, To  time.Time
+	Tolerance string
+	Detail    string
+	// Fired are the alerts either evaluator fired, in the evidence's order; Quiet counts
+	// the others ("3 alerts quiet in both").
+	Fired []alertView
+	Quiet string
+}
+
+type alertView struct {
+	Alert                   string
+	Embedded, Server, Delta string
+	Agree                   bool
 }
 
 func buildView(run *evidence.Run, o options) *view {
@@ -77,6 +110,8 @@ func buildView(run *evidence.Run, o options) *view {
 	}
 	v.Scaled = scaleNote(run, func(s string) string { return s }) != ""
 	v.ScaleNoteText = scaleNoteText(run)
+	v.ServerLine = serverLine(run.PrometheusServer, func(s string) string { return s })
+	v.ServerOff = run.PrometheusServer != nil && !run.PrometheusServer.Enabled
 	for _, g := range run.Gate {
 		if g.Result != evidence.GatePass && g.Result != evidence.GateNA {
 			v.BadGate = append(v.BadGate, g)
@@ -91,6 +126,7 @@ func buildView(run *evidence.Run, o options) *view {
 			Recover:     fmtDur(r.Times.Recover),
 			FaultLabel:  strings.TrimSpace(r.Fault.Kind + " " + r.Fault.Target),
 			StatusClass: statusClass(r.Status),
+			Server:      agreementOf(run.PrometheusServer, r.Server, r.Status == evidence.StatusPassed),
 		}
 		rv.RunbookHref = safeHref(o.runbookBase + r.Runbook)
 		for _, k := range slices.Sorted(maps.Keys(r.Fault.Params)) {
@@ -116,21 +152,22 @@ func buildView(run *evidence.Run, o options) *view {
 			rv.HasChart = !rv.Chart.Empty
 		}
 		v.Rows = append(v.Rows, rv)
-		if r.Status != evidence.StatusPassed || (r.DataLoss != nil && r.DataLoss.Verdict != evidence.DataLossValid) || r.DataLoss == nil {
+		if r.Status != evidence.StatusPassed || (r.DataLoss != nil && r.DataLoss.Verdict != evidence.DataLossValid) || r.DataLoss == nil ||
+			(rv.Server.Compared && !rv.Server.Agree) || rv.Server.Missing {
 			v.BadRows = append(v.BadRows, rowRef{ID: r.ID, Anchor: rv.Anchor, Name: r.Name, Status: r.Status})
 		}
 	}
-	v.Control = windowViewOf("Control (no fault)", run.Control)
-	v.Canary = windowViewOf("Canary", run.Canary)
+	v.Control = windowViewOf("Control (no fault)", run.Control, run.PrometheusServer)
+	v.Canary = windowViewOf("Canary", run.Canary, run.PrometheusServer)
 	v.Windows = []windowSection{{"control", "Control (no fault)", v.Control}, {"canary", "Canary", v.Canary}}
 	return v
 }
 
-func windowViewOf(title string, w *evidence.Window) *windowView {
+func windowViewOf(title string, w *evidence.Window, ps *evidence.PrometheusServer) *windowView {
 	if w == nil {
 		return nil
 	}
-	wv := &windowView{Title: title, Window: w}
+	wv := &windowView{Title: title, Window: w, Server: agreementOf(ps, w.Server, w.Pass)}
 	var series []evidence.Series
 	for _, t := range w.Triggers {
 		series = append(series, evidence.Series{Name: t.Alert, Expr: t.Expr, Kind: evidence.KindTrigger, Points: t.Points})
@@ -138,6 +175,106 @@ func windowViewOf(title string, w *evidence.Window) *windowView {
 	wv.Chart = buildChart(title+" triggers", series, nil, w.Started, "window start", nil)
 	wv.HasChart = !wv.Chart.Empty
 	return wv
+}
+
+// serverLine says whether the Prometheus server ran beside the embedded engine, and how;
+// esc escapes what comes from the evidence (version, image, rules, reason) for the output
+// format. Nil is evidence from before the server existed.
+func serverLine(ps *evidence.PrometheusServer, esc func(string) string) string {
+	const alone = ": every row and window was judged by the embedded engine alone"
+	if ps == nil {
+		return "not recorded (evidence from before the Prometheus server)" + alone
+	}
+	if !ps.Enabled {
+		reason := strings.TrimSpace(ps.Reason)
+		if reason == "" {
+			reason = "no reason recorded"
+		}
+		return "off (" + esc(reason) + ")" + alone
+	}
+	parts := []string{"on"}
+	if ps.Version != "" {
+		parts = append(parts, esc(ps.Version))
+	}
+	if ps.Image != "" {
+		parts = append(parts, "image "+esc(ps.Image))
+	}
+	if ps.Rules != "" {
+		parts = append(parts, "rules "+esc(ps.Rules))
+	}
+	if ps.ScrapeInterval.Duration > 0 || ps.EvalInterval.Duration > 0 {
+		parts = append(parts, "scrape "+fmtDuration(ps.ScrapeInterval.Duration)+" / eval "+fmtDuration(ps.EvalInterval.Duration))
+	}
+	if ps.BootSeconds > 0 {
+		parts = append(parts, "boot "+fmtSecs(ps.BootSeconds))
+	}
+	if ps.MemoryBytes > 0 {
+		parts = append(parts, "peak memory "+fmtMB(ps.MemoryBytes))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// agreementOf prepares a row's or window's agreement with the Prometheus server; passed
+// says whether the row or window passed (the verdict asks an agreement only of those).
+func agreementOf(ps *evidence.PrometheusServer, a *evidence.ServerAgreement, passed bool) agreementView {
+	switch {
+	case a == nil && ps == nil:
+		return agreementView{State: "—", Class: "na"}
+	case a == nil && !ps.Enabled:
+		return agreementView{State: "off", Class: "na"}
+	case a == nil:
+		class := "na"
+		if passed {
+			class = "fail" // a NO-GO reason: see evidence.ComputeVerdict
+		}
+		return agreementView{State: "not compared", Class: class, Missing: true}
+	}
+	av := agreementView{State: "agrees", Class: "pass", Compared: true, Agree: a.Agree,
+		From: a.From, To: a.To, Tolerance: fmtDuration(a.Tolerance.Duration), Detail: a.Detail}
+	if !a.Agree {
+		av.State, av.Class = "DISAGREES", "fail"
+	}
+	quiet := 0
+	for _, al := range a.Alerts {
+		if !al.EmbeddedFired && !al.ServerFired {
+			quiet++
+			continue
+		}
+		delta := "—"
+		if al.Delta != nil {
+			delta = fmtDelta(al.Delta.Duration)
+		}
+		av.Fired = append(av.Fired, alertView{Alert: al.Alert, Embedded: firedAt(al.EmbeddedFired, al.EmbeddedAt),
+			Server: firedAt(al.ServerFired, al.ServerAt), Delta: delta, Agree: al.Agree})
+	}
+	switch {
+	case len(a.Alerts) == 0:
+		av.Quiet = "No alerts compared"
+	case quiet == 1:
+		av.Quiet = "1 alert quiet in both"
+	default:
+		av.Quiet = fmt.Sprintf("%d alerts quiet in both", quiet)
+	}
+	return av
+}
+
+// firedAt is when an evaluator first fired an alert, or that it did not.
+func firedAt(fired bool, at time.Time) string {
+	switch {
+	case !fired:
+		return "not fired"
+	case at.IsZero():
+		return "fired, time not recorded"
+	}
+	return fmtTime(at)
+}
+
+// agreeMark is resultMark for an alert's agreement.
+func agreeMark(agree bool) string {
+	if agree {
+		return "✔ agrees"
+	}
+	return "✘ DISAGREES"
 }
 
 // safeHref keeps relative and http(s) links; anything else (javascript:,
