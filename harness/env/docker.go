@@ -325,3 +325,10 @@ func short(id string) string {
 	}
 	return id
 }
+
+// Local reports whether the engine runs on this host (a unix socket or loopback): only
+// then does a container on the host network reach the harness's loopback endpoint.
+func (d *Docker) Local() bool {
+	local, _ := engineLocality(d)
+	return local
+}

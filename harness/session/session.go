@@ -273,6 +273,14 @@ func (s *Session) Boot(ctx context.Context) error {
 			return err
 		}
 	}
+	ps := evidence.PrometheusServer{Enabled: false, Reason: st.ServerOff}
+	if st.Server != nil {
+		ps = st.Server.Evidence()
+		s.say("Prometheus server %s up in %s (%s)", ps.Version, st.Server.Booted.Round(time.Millisecond), ps.Rules)
+	}
+	if err := s.Recorder.SetPrometheusServer(ps); err != nil {
+		return err
+	}
 	vctx, cancel := context.WithTimeout(ctx, st.Env.Config().Timeouts.SteadyState)
 	err = st.VerifyCatalogue(vctx)
 	cancel()
@@ -334,6 +342,26 @@ func (s *Session) seed(ctx context.Context) error {
 	})
 }
 
+// RecordServerMemory records the Prometheus server's peak resident memory over the run
+// (its cost, for the evidence). Call it before the recorder finishes; Close does.
+func (s *Session) RecordServerMemory(ctx context.Context) {
+	if s == nil || s.Stack == nil || s.Stack.Server == nil {
+		return
+	}
+	mem, err := s.Stack.Server.PeakMemory(ctx)
+	if err != nil {
+		s.say("Prometheus server peak memory not read: %v", err)
+		return
+	}
+	if err := s.Recorder.Update(func(run *evidence.Run) {
+		if run.PrometheusServer != nil {
+			run.PrometheusServer.MemoryBytes = mem
+		}
+	}); err == nil {
+		s.say("Prometheus server peak memory %.1f MiB", float64(mem)/(1<<20))
+	}
+}
+
 // DownError is a stack that could not be removed: what is left goes with `pbchaos sweep`.
 type DownError struct{ Err error }
 
@@ -365,6 +393,7 @@ func (s *Session) Close(ctx context.Context, whileUp func()) error {
 			s.say("guard healed: %s", strings.Join(healed, "; "))
 		}
 	}
+	s.RecordServerMemory(ctx)
 	if whileUp != nil {
 		whileUp()
 	}

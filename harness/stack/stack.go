@@ -9,16 +9,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pocketbrain/chaos/harness/env"
 	"github.com/pocketbrain/chaos/harness/program"
+	"github.com/pocketbrain/chaos/harness/promserver"
 	"github.com/pocketbrain/chaos/harness/signals"
 )
 
@@ -53,6 +56,10 @@ type Stack struct {
 	srv     *http.Server
 	// HarnessURL serves /metrics (everything collected) and /release.
 	HarnessURL string
+	// Server is the real Prometheus server beside the embedded engine (nil when off;
+	// ServerOff says why).
+	Server    *promserver.Server
+	ServerOff string
 }
 
 // Check validates the program against the rules and the target catalogue; it needs no
@@ -142,7 +149,40 @@ func Up(ctx context.Context, prog *program.Program, o Options) (s *Stack, err er
 	if err := s.Monitor.Start(context.WithoutCancel(ctx)); err != nil {
 		return s, err
 	}
+	if err := s.startServer(ctx); err != nil {
+		return s, err
+	}
 	return s, nil
+}
+
+// startServer starts the Prometheus server over the harness's exporter with the rules
+// the embedded engine evaluates, unless promserver.Off says why not.
+func (s *Stack) startServer(ctx context.Context) error {
+	if s.ServerOff = promserver.Off(s.Env.Docker()); s.ServerOff != "" {
+		fmt.Fprintf(s.opts.Log, "[stack] Prometheus server off: %s\n", s.ServerOff)
+		return nil
+	}
+	addr, err := promserver.ScrapeAddress(s.HarnessURL)
+	if err != nil {
+		return err
+	}
+	note := "the rule files as written (production timing)"
+	if f := s.Rules.ForScale(); f != 1 {
+		scale := strconv.FormatFloat(f, 'g', 4, 64)
+		if n := math.Round(1 / f); n >= 2 && math.Abs(1/f-n) < 1e-6*n {
+			scale = fmt.Sprintf("1/%d", int(n))
+		}
+		note = "the scaled copy the embedded engine evaluates (every for: and window × " + scale + ")"
+	}
+	s.Server, err = promserver.Start(ctx, s.Env, promserver.Config{
+		Scrape: addr, Interval: s.opts.Interval, Rules: s.Rules, RulesNote: note,
+		Drop: promserver.Drop(s.Rules), Name: "rows",
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.opts.Log, "[stack] Prometheus server %s up in %s at %s\n", s.Server.Version, s.Server.Booted.Round(time.Millisecond), s.Server.URL)
+	return nil
 }
 
 // serve starts the harness's own endpoint: /release (the intended revision, a static
@@ -226,6 +266,9 @@ func (s *Stack) Down(ctx context.Context) error {
 	var errs []error
 	if s.Monitor != nil {
 		s.Monitor.Stop()
+	}
+	if s.Server != nil {
+		errs = append(errs, s.Server.Close(ctx))
 	}
 	if s.srv != nil {
 		_ = s.srv.Close()

@@ -2,6 +2,7 @@ package pocketbrain
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -26,7 +27,16 @@ func describeMatrix(p *program.Program) {
 				rr, err := rec.BeginRow(evidence.RowSpec{ID: row.ID, Name: row.Mode + " — " + row.Name, Labels: row.GinkgoLabels(), Runbook: row.Runbook, Triggers: row.Triggers})
 				Expect(err).NotTo(HaveOccurred())
 				fmt.Fprintf(progressOut(), "\n[%s] runbook %s\n", row.ID, row.Runbook)
+				began := time.Now()
 				runErr := runner.Run(ctx, row, rr)
+				if a, err := serverAgreement(ctx, began, time.Now()); err != nil {
+					runErr = errors.Join(runErr, err)
+				} else if a != nil {
+					_ = rr.SetServer(*a)
+					if !a.Agree {
+						runErr = errors.Join(runErr, fmt.Errorf("the Prometheus server disagrees with the embedded engine: %s", a.Detail))
+					}
+				}
 				if runErr != nil {
 					_ = rr.Fail(st.Env.Redact(runErr.Error()))
 				} else {
@@ -119,6 +129,17 @@ func observeWindow(ctx context.Context, span time.Duration, mustStayFalse []stri
 		w.Triggers = append(w.Triggers, tr)
 	}
 	w.Pass = len(violations) == 0
+	a, err := serverAgreement(ctx, w.Started, w.Ended)
+	if err != nil {
+		return w, err
+	}
+	if a != nil {
+		w.Server = a
+		if !a.Agree {
+			violations = append(violations, "the Prometheus server disagrees with the embedded engine: "+a.Detail)
+			w.Pass = false
+		}
+	}
 	if !w.Pass {
 		if len(violations) > 20 {
 			violations = append(violations[:20], fmt.Sprintf("… and %d more", len(violations)-20))
@@ -128,6 +149,20 @@ func observeWindow(ctx context.Context, span time.Duration, mustStayFalse []stri
 		w.Detail = fmt.Sprintf("%d triggers quiet and %d detection expressions false at every tick for %s", len(w.Triggers), len(mustStayFalse), span)
 	}
 	return w, nil
+}
+
+// serverAgreement compares what the Prometheus server fired over (from, to] with the
+// embedded engine (nil when the server is off: the evidence says why).
+func serverAgreement(ctx context.Context, from, to time.Time) (*evidence.ServerAgreement, error) {
+	if st.Server == nil {
+		return nil, nil
+	}
+	a, err := st.Server.Compare(ctx, st.Rules, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("comparing with the Prometheus server: %w", err)
+	}
+	fmt.Fprintf(progressOut(), "[prometheus] %s\n", a.Detail)
+	return &a, nil
 }
 
 // tee writes to several writers; a progress line must reach the terminal even when

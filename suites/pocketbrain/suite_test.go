@@ -38,9 +38,11 @@ import (
 
 // Everything one Ginkgo process shares across its specs.
 var (
-	prof   profile.Profile
-	prog   *program.Program
-	st     *stack.Stack
+	prof profile.Profile
+	prog *program.Program
+	st   *stack.Stack
+	// sess is this process's session (stack, recorder, guard).
+	sess   *session.Session
 	rec    *evidence.Recorder
 	guard  = &faults.Guard{}
 	runner *scenario.Runner
@@ -140,7 +142,8 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 		progress = newTee(GinkgoWriter, os.Stderr)
 	}
 	p := GinkgoParallelProcess()
-	sess, err := session.Open(session.Options{
+	var err error
+	sess, err = session.Open(session.Options{
 		Profile:    prof,
 		Program:    prog,
 		ProgramDir: programDir(),
@@ -286,8 +289,9 @@ func restoreAfter(ctx context.Context, rep SpecReport) {
 	}
 }
 
-var _ = SynchronizedAfterSuite(func() {
+var _ = SynchronizedAfterSuite(func(ctx SpecContext) {
 	if rec != nil {
+		sess.RecordServerMemory(ctx)
 		_, _ = rec.Finish()
 	}
 }, func() {})

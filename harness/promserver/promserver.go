@@ -1,0 +1,392 @@
+// Package promserver runs a real Prometheus server (Debian's 2.42, the server operators
+// run) beside the harness's embedded PromQL engine, and compares what the two fired.
+//
+// The server scrapes the harness's own exporter (everything the harness collected, with
+// the targets' job and instance labels: honor_labels), drops at scrape the harness's
+// ALERTS and recorded series, and loads the rules exactly as the embedded engine
+// evaluates them (the profile's scaled copy, or the files as written). So it evaluates
+// every rule itself, from the same samples, and where the two disagree one of them is
+// wrong.
+//
+// The container runs on the host network: on a local engine that is the only way a
+// container reaches the harness's loopback endpoint without publishing it to the world.
+// A remote engine gets no server (the knob's reason says so).
+package promserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	promapi "github.com/prometheus/client_golang/api"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/rulefmt"
+	tc "github.com/testcontainers/testcontainers-go"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/pocketbrain/chaos/harness/env"
+	"github.com/pocketbrain/chaos/harness/evidence"
+	"github.com/pocketbrain/chaos/harness/signals"
+)
+
+// EnvPrometheus turns the server off: PB_PROMETHEUS=off. The report then says every row
+// was judged by the embedded engine alone.
+const EnvPrometheus = "PB_PROMETHEUS"
+
+// EnvImage overrides the server's image (default DefaultImage, built by `make images`).
+const EnvImage = "PB_IMAGE_PROMETHEUS"
+
+// DefaultImage is Debian's prometheus package in the harness's debootstrap tree.
+const DefaultImage = "pocketbrain-local/prometheus:2.42"
+
+// BootTimeout bounds the wait from container start to the first scrape with the rules
+// loaded.
+const BootTimeout = 60 * time.Second
+
+// APICall bounds one call of the server's HTTP API.
+const APICall = 10 * time.Second
+
+// Config describes one server.
+type Config struct {
+	// Image is the server's image (DefaultImage when empty).
+	Image string
+	// Scrape is the host:port of the harness's exporter; MetricsPath its path.
+	Scrape      string
+	MetricsPath string
+	// Interval is the scrape and evaluation interval (the harness's monitor interval).
+	Interval time.Duration
+	// Rules are the rules to load, as the embedded engine evaluates them; RulesNote
+	// says which copy they are, for the evidence.
+	Rules     *signals.Rules
+	RulesNote string
+	// Drop are metric names the server must not take from the exporter: the harness's
+	// own ALERTS and recorded series, so the server computes them itself.
+	Drop []string
+	// Name tells two servers of one run apart in container labels ("rows", "canary").
+	Name string
+}
+
+// Server is a running Prometheus server.
+type Server struct {
+	cfg     Config
+	ctr     *tc.DockerContainer
+	URL     string
+	API     v1.API
+	Version string
+	// Booted is from container start to ready (first scrape done, rules loaded).
+	Booted time.Duration
+}
+
+// Off reports why the server should not run, or "" when it should: the knob, or an
+// engine that is not on this host.
+func Off(d *env.Docker) string {
+	switch strings.ToLower(strings.TrimSpace(getenv(EnvPrometheus))) {
+	case "off", "0", "false", "no":
+		return EnvPrometheus + "=off"
+	}
+	if !d.Local() {
+		return "the Docker engine is remote: a container there cannot reach the harness's loopback endpoint"
+	}
+	return ""
+}
+
+// Start runs the server and waits (BootTimeout) until it has scraped the harness and
+// loaded every rule. The container carries the run's owner labels, so a sweep finds it
+// if Close never runs.
+func Start(ctx context.Context, e *env.Environment, cfg Config) (s *Server, err error) {
+	if cfg.Image == "" {
+		cfg.Image = getenv(EnvImage)
+	}
+	if cfg.Image == "" {
+		cfg.Image = DefaultImage
+	}
+	if cfg.MetricsPath == "" {
+		cfg.MetricsPath = "/metrics"
+	}
+	if cfg.Interval <= 0 {
+		return nil, errors.New("promserver: Interval must be positive (the harness's monitor interval)")
+	}
+	if _, err := e.Docker().ImageID(ctx, cfg.Image); err != nil {
+		return nil, fmt.Errorf("prometheus server: image %s: %w; run `make images` (or set %s=off to run without the server)", cfg.Image, err, EnvPrometheus)
+	}
+	promYAML, err := ConfigFile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rulesYAML, err := RuleFile(cfg.Rules)
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	listen := "127.0.0.1:" + strconv.Itoa(port)
+	began := time.Now()
+	sctx, cancel := context.WithTimeout(ctx, BootTimeout)
+	defer cancel()
+	ctr, err := tc.Run(sctx, cfg.Image,
+		tc.WithCmd("/usr/bin/prometheus",
+			"--config.file=/etc/pb-prometheus/prometheus.yml",
+			"--storage.tsdb.path=/tmp/prometheus",
+			"--storage.tsdb.retention.time=1d",
+			"--web.listen-address="+listen,
+			"--log.level=warn"),
+		tc.WithLabels(env.OwnerLabels(e.RunID())),
+		tc.WithLabels(map[string]string{"pocketbrain.chaos.role": "prometheus-" + cfg.Name}),
+		tc.WithFiles(
+			tc.ContainerFile{Reader: strings.NewReader(string(promYAML)), ContainerFilePath: "/etc/pb-prometheus/prometheus.yml", FileMode: 0o644},
+			tc.ContainerFile{Reader: strings.NewReader(string(rulesYAML)), ContainerFilePath: "/etc/pb-prometheus/rules.yml", FileMode: 0o644},
+		),
+		tc.WithConfigModifier(func(c *container.Config) { c.User = "nobody" }),
+		tc.WithHostConfigModifier(func(hc *container.HostConfig) { hc.NetworkMode = "host" }),
+	)
+	s = &Server{cfg: cfg, ctr: ctr, URL: "http://" + listen}
+	if err != nil {
+		return s, fmt.Errorf("prometheus server: start %s: %w", cfg.Image, err)
+	}
+	client, err := promapi.NewClient(promapi.Config{Address: s.URL})
+	if err != nil {
+		return s, err
+	}
+	s.API = v1.NewAPI(client)
+	if err := s.waitReady(sctx); err != nil {
+		return s, fmt.Errorf("prometheus server at %s: %w%s", s.URL, err, s.logTail(ctx))
+	}
+	s.Booted = time.Since(began)
+	return s, nil
+}
+
+// waitReady polls until the harness target has been scraped healthily and every rule
+// of cfg.Rules is loaded.
+func (s *Server) waitReady(ctx context.Context) error {
+	want := len(s.cfg.Rules.Rules())
+	var last string
+	for {
+		ok, why := s.ready(ctx, want)
+		if ok {
+			return nil
+		}
+		last = why
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not ready within %s: %s", BootTimeout, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Server) ready(ctx context.Context, wantRules int) (bool, string) {
+	cctx, cancel := context.WithTimeout(ctx, APICall)
+	defer cancel()
+	bi, err := s.API.Buildinfo(cctx)
+	if err != nil {
+		return false, "API: " + err.Error()
+	}
+	s.Version = bi.Version
+	rr, err := s.API.Rules(cctx, nil)
+	if err != nil {
+		return false, "rules API: " + err.Error()
+	}
+	n := 0
+	for _, g := range rr.Groups {
+		n += len(g.Rules)
+	}
+	if n != wantRules {
+		return false, fmt.Sprintf("%d of %d rules loaded", n, wantRules)
+	}
+	tr, err := s.API.Targets(cctx)
+	if err != nil {
+		return false, "targets API: " + err.Error()
+	}
+	for _, t := range tr.Active {
+		if t.Health == v1.HealthGood {
+			return true, ""
+		}
+		if t.LastError != "" {
+			return false, "scrape of the harness: " + t.LastError
+		}
+	}
+	return false, "the harness's exporter not scraped yet"
+}
+
+// logTail is the end of the server's log, for an error message.
+func (s *Server) logTail(ctx context.Context) string {
+	if s.ctr == nil {
+		return ""
+	}
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	rc, err := s.ctr.Logs(lctx)
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	buf := make([]byte, 64<<10)
+	n, _ := readFull(rc, buf)
+	lines := strings.Split(strings.TrimSpace(string(buf[:n])), "\n")
+	if len(lines) > 15 {
+		lines = lines[len(lines)-15:]
+	}
+	return "; last lines of its log:\n" + strings.Join(lines, "\n")
+}
+
+// PeakMemory is the server's peak resident memory (VmHWM of its process).
+func (s *Server) PeakMemory(ctx context.Context) (int64, error) {
+	if s.ctr == nil {
+		return 0, errors.New("not running")
+	}
+	cctx, cancel := context.WithTimeout(ctx, APICall)
+	defer cancel()
+	code, rd, err := s.ctr.Exec(cctx, []string{"cat", "/proc/1/status"})
+	if err != nil {
+		return 0, err
+	}
+	buf := make([]byte, 16<<10)
+	n, _ := readFull(rd, buf)
+	if code != 0 {
+		return 0, fmt.Errorf("cat /proc/1/status: exit %d", code)
+	}
+	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(buf[:n])
+	if m == nil {
+		return 0, errors.New("no VmHWM in /proc/1/status")
+	}
+	kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	return kb * 1024, nil
+}
+
+// Close removes the container.
+func (s *Server) Close(ctx context.Context) error {
+	if s == nil || s.ctr == nil {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	err := s.ctr.Terminate(cctx)
+	s.ctr = nil
+	return err
+}
+
+// ConfigFile is the server's prometheus.yml: one scrape job over the harness's exporter
+// (honor_labels keeps the targets' job and instance), the drop list applied at scrape,
+// and the global intervals.
+func ConfigFile(cfg Config) ([]byte, error) {
+	if _, _, err := net.SplitHostPort(cfg.Scrape); err != nil {
+		return nil, fmt.Errorf("promserver: scrape address %q: %w", cfg.Scrape, err)
+	}
+	iv := model.Duration(cfg.Interval).String()
+	drop := slices.Clone(cfg.Drop)
+	sort.Strings(drop)
+	for i := range drop {
+		drop[i] = regexp.QuoteMeta(drop[i])
+	}
+	job := map[string]any{
+		"job_name":       "pocketbrain-harness",
+		"honor_labels":   true,
+		"metrics_path":   cfg.MetricsPath,
+		"scrape_timeout": iv,
+		"static_configs": []map[string]any{{"targets": []string{cfg.Scrape}}},
+	}
+	if len(drop) > 0 {
+		job["metric_relabel_configs"] = []map[string]any{{
+			"source_labels": []string{"__name__"},
+			"regex":         strings.Join(drop, "|"),
+			"action":        "drop",
+		}}
+	}
+	doc := map[string]any{
+		"global":         map[string]any{"scrape_interval": iv, "evaluation_interval": iv, "scrape_timeout": iv},
+		"rule_files":     []string{"/etc/pb-prometheus/rules.yml"},
+		"scrape_configs": []any{job},
+	}
+	return yaml.Marshal(doc)
+}
+
+// RuleFile writes rules as one Prometheus rule file, group by group in load order, with
+// the expressions and for: the embedded engine evaluates (EffectiveExpr, EffectiveFor).
+func RuleFile(r *signals.Rules) ([]byte, error) {
+	if r == nil {
+		return nil, errors.New("promserver: no rules")
+	}
+	var groups []rulefmt.RuleGroup
+	index := map[string]int{}
+	for _, ri := range r.Rules() {
+		key := ri.File + "\x00" + ri.Group
+		i, ok := index[key]
+		if !ok {
+			i = len(groups)
+			index[key] = i
+			groups = append(groups, rulefmt.RuleGroup{Name: ri.Group})
+		}
+		expr := ri.Expr
+		if ri.EffectiveExpr != "" {
+			expr = ri.EffectiveExpr
+		}
+		rule := rulefmt.Rule{Expr: expr, Labels: ri.Labels}
+		if ri.Kind == signals.AlertingRule {
+			rule.Alert = ri.Name
+			rule.For = model.Duration(ri.EffectiveFor)
+			rule.KeepFiringFor = model.Duration(ri.EffectiveKeepFiringFor)
+		} else {
+			rule.Record = ri.Name
+		}
+		groups[i].Rules = append(groups[i].Rules, rule)
+	}
+	// Two files may hold groups of one name; Prometheus refuses that within one file.
+	seen := map[string]int{}
+	for i := range groups {
+		seen[groups[i].Name]++
+		if n := seen[groups[i].Name]; n > 1 {
+			groups[i].Name += "-" + strconv.Itoa(n)
+		}
+	}
+	return yaml.Marshal(rulefmt.RuleGroups{Groups: groups})
+}
+
+// Drop lists what the server must not take from the exporter: the ALERTS series and
+// every recorded name.
+func Drop(r *signals.Rules) []string {
+	out := []string{"ALERTS", "ALERTS_FOR_STATE"}
+	for n := range r.RecordedNames() {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ScrapeAddress is the host:port of a harness URL such as http://127.0.0.1:41234.
+func ScrapeAddress(harnessURL string) (string, error) {
+	u, err := url.Parse(harnessURL)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("promserver: harness URL %q: want http://host:port", harnessURL)
+	}
+	return u.Host, nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("prometheus server: no free loopback port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Evidence describes the server for the run's evidence (memory is read at the end).
+func (s *Server) Evidence() evidence.PrometheusServer {
+	return evidence.PrometheusServer{
+		Enabled: true, Version: s.Version, Image: s.cfg.Image, Rules: s.cfg.RulesNote,
+		ScrapeInterval: evidence.Millis(s.cfg.Interval), EvalInterval: evidence.Millis(s.cfg.Interval),
+		BootSeconds: s.Booted.Seconds(),
+	}
+}

@@ -1,0 +1,101 @@
+package promserver
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pocketbrain/chaos/harness/signals"
+)
+
+var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+func at(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+
+func TestAgree(t *testing.T) {
+	from, to, tol := at(0), at(60), 4*time.Second
+	alerts := []string{"A", "B", "C", "D", "E"}
+	emb := map[string][]time.Time{
+		"A": {at(20)},  // both, 1.5 s apart
+		"B": {at(30)},  // server never
+		"D": {at(40)},  // server 6 s late
+		"E": {at(-10)}, // before the span, in both: not counted
+	}
+	srv := map[string][]time.Time{
+		"A": {at(21.5)},
+		"C": {at(50)},
+		"D": {at(46)},
+		"E": {at(-9)},
+	}
+	a := Agree(alerts, emb, srv, from, to, tol)
+	assert.False(t, a.Agree)
+	got := map[string]bool{}
+	for _, x := range a.Alerts {
+		got[x.Alert] = x.Agree
+	}
+	assert.Equal(t, map[string]bool{"A": true, "B": false, "C": false, "D": false, "E": true}, got)
+	assert.Contains(t, a.Detail, "B fired at 12:00:30.000 in the embedded engine, never in the server")
+	assert.Contains(t, a.Detail, "C fired at 12:00:50.000 in the server, never in the embedded engine")
+	assert.Contains(t, a.Detail, "D fired at 12:00:40.000 in the embedded engine and at 12:00:46.000 in the server: 6s apart, more than 4s")
+	require.NotNil(t, a.Alerts[0].Delta)
+	assert.Equal(t, 1500*time.Millisecond, a.Alerts[0].Delta.Duration)
+}
+
+func TestAgreeAtTheEdges(t *testing.T) {
+	from, to, tol := at(0), at(60), 4*time.Second
+	// The engine fired just before the span, the server just after it began; the engine
+	// fired at the end, the server after it (within tol): both agree.
+	a := Agree([]string{"A", "B"},
+		map[string][]time.Time{"A": {at(-1)}, "B": {at(59)}},
+		map[string][]time.Time{"A": {at(1)}, "B": {at(62)}}, from, to, tol)
+	assert.True(t, a.Agree, a.Detail)
+	assert.Contains(t, a.Detail, "agree on 2 alerts")
+	q := Agree([]string{"A"}, nil, nil, from, to, tol)
+	assert.True(t, q.Agree)
+	assert.Contains(t, q.Detail, "none fired; 1 quiet in both")
+}
+
+func TestRunStartsSkipsContinuations(t *testing.T) {
+	ts := []time.Time{at(5), at(-2), at(-1), at(0), at(1), at(10), at(11)}
+	assert.Equal(t, []time.Time{at(5), at(10)}, runStarts(ts, 1500*time.Millisecond, at(0)))
+}
+
+// The rule file the server loads is one Prometheus 2.42 accepts, with the scaled
+// windows and for: the embedded engine evaluates.
+func TestRuleFileLoadsInPromtool(t *testing.T) {
+	root, err := filepath.Abs("../../program/rules")
+	require.NoError(t, err)
+	paths, _ := filepath.Glob(filepath.Join(root, "*.yml"))
+	require.NotEmpty(t, paths)
+	r, err := signals.LoadRuleFiles(paths, signals.WithForScale(1.0/30), signals.WithWindowScale(1.0/30))
+	require.NoError(t, err)
+	b, err := RuleFile(r)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "[15m]", "windows are scaled")
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not installed (Debian's prometheus package)")
+	}
+	f := filepath.Join(t.TempDir(), "rules.yml")
+	require.NoError(t, os.WriteFile(f, b, 0o600))
+	out, err := exec.Command(promtool, "check", "rules", f).CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Contains(t, string(out), "SUCCESS")
+}
+
+func TestConfigFileDropsHarnessAlertsAndRecordings(t *testing.T) {
+	b, err := ConfigFile(Config{Scrape: "127.0.0.1:4000", Interval: time.Second, Drop: []string{"ALERTS", "job:x:rate5m"}})
+	require.NoError(t, err)
+	s := string(b)
+	for _, want := range []string{"honor_labels: true", "regex: ALERTS|job:x:rate5m", "action: drop", "127.0.0.1:4000", "evaluation_interval: 1s"} {
+		assert.True(t, strings.Contains(s, want), "config lacks %q:\n%s", want, s)
+	}
+	_, err = ConfigFile(Config{Scrape: "nope", Interval: time.Second})
+	assert.Error(t, err)
+}
