@@ -263,6 +263,9 @@ func markdown(v *view) string {
 		}
 		p("\n")
 		mdServer(&b, w.Server)
+		if w.Production.Compared {
+			mdServer(&b, w.Production)
+		}
 	}
 	if v.Control == nil {
 		p("## Control (no fault)\n\nNot recorded.\n\n")
@@ -298,7 +301,11 @@ func mdServer(b *strings.Builder, a agreementView) {
 	case !a.Compared:
 		return
 	}
-	p("Prometheus server: **%s** over %s → %s, tolerance %s", a.State, fmtTime(a.From), fmtTime(a.To), a.Tolerance)
+	title := a.Title
+	if title == "" {
+		title = "Prometheus server"
+	}
+	p("%s: **%s** over %s → %s, tolerance %s", title, a.State, fmtTime(a.From), fmtTime(a.To), a.Tolerance)
 	if a.Detail != "" {
 		p(" (%s)", mdText(a.Detail))
 	}

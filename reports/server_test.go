@@ -176,3 +176,18 @@ func lastField(s string) string {
 	f := strings.Fields(s)
 	return f[len(f)-1]
 }
+
+// The canary's production-timing server (the rule files as written) gets its own line.
+func TestProductionServerRenders(t *testing.T) {
+	run := serverRun()
+	run.Canary.ProductionServer = agreement(run.Canary.Started, run.Canary.Ended)
+	md, page := renderBoth(t, run)
+	for name, out := range map[string]string{"report.md": md, "report.html": html.UnescapeString(page)} {
+		has(t, out, "Production-timing Prometheus server (the rule files as written): ", name)
+	}
+	has(t, md, "Production-timing Prometheus server (the rule files as written): **agrees** over 2026-02-14 09:40:00.000Z", "report.md")
+	assertWellFormedHTML(t, page)
+	run.Canary.ProductionServer = nil
+	md, _ = renderBoth(t, run)
+	hasNot(t, md, "Production-timing", "report.md")
+}

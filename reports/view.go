@@ -70,6 +70,8 @@ type windowView struct {
 	Chart    chart
 	HasChart bool
 	Server   agreementView
+	// Production is the canary's production-timing server (Compared false otherwise).
+	Production agreementView
 }
 
 // agreementView is how the alerts the Prometheus server fired over a row or window compare
@@ -79,6 +81,8 @@ type agreementView struct {
 	// not compared (it ran, no agreement recorded), — (evidence from before the server).
 	State string
 	Class string // badge class
+	// Title names the server ("Prometheus server", or the canary's production-timing one).
+	Title string
 	// Compared says an agreement was recorded; the fields below are then set.
 	Compared bool
 	// Missing says the server ran but no agreement was recorded.
@@ -168,6 +172,10 @@ func windowViewOf(title string, w *evidence.Window, ps *evidence.PrometheusServe
 		return nil
 	}
 	wv := &windowView{Title: title, Window: w, Server: agreementOf(ps, w.Server, w.Pass)}
+	if w.ProductionServer != nil {
+		wv.Production = agreementOf(ps, w.ProductionServer, w.Pass)
+		wv.Production.Title = "Production-timing Prometheus server (the rule files as written)"
+	}
 	var series []evidence.Series
 	for _, t := range w.Triggers {
 		series = append(series, evidence.Series{Name: t.Alert, Expr: t.Expr, Kind: evidence.KindTrigger, Points: t.Points})

@@ -28,6 +28,7 @@ import (
 
 	"github.com/pocketbrain/chaos/harness/env"
 	"github.com/pocketbrain/chaos/harness/evidence"
+	"github.com/pocketbrain/chaos/harness/promserver"
 	"github.com/pocketbrain/chaos/harness/scenario"
 	"github.com/pocketbrain/chaos/harness/signals"
 	"github.com/pocketbrain/chaos/harness/stack"
@@ -165,6 +166,16 @@ func Run(ctx context.Context, s *stack.Stack, o Options) (evidence.Window, error
 		return evidence.Window{}, fmt.Errorf("rule files at production timing: %w", err)
 	}
 	prod := NewEvaluator(prodRules, s.Store, s.Rules)
+	// With the stack's Prometheus server on, a second server loads the same files as
+	// written and starts with the canary, as the evaluator does: the real server must
+	// stay as quiet at production timing.
+	var prodServer *promserver.Server
+	if s.Server != nil {
+		if prodServer, err = s.StartServer(ctx, "canary", prodRules, "the rule files as written (production timing), started with the canary"); err != nil {
+			return evidence.Window{}, fmt.Errorf("the canary's production-timing Prometheus server: %w", err)
+		}
+		defer func() { _ = prodServer.Close(ctx) }()
+	}
 	sctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -193,10 +204,23 @@ func Run(ctx context.Context, s *stack.Stack, o Options) (evidence.Window, error
 	l := load{secs: int(math.Max(1, math.Round(w.Ended.Sub(w.Started).Seconds())))}
 	l.pushed, l.present, l.err = s.Engine.Value(ctx, LoadExpr(l.secs), w.Ended)
 
+	// The production-timing server against the production-timing evaluator.
+	if prodServer != nil {
+		a, err := prodServer.Compare(ctx, prodRules, w.Started, w.Ended)
+		if err != nil {
+			return w, fmt.Errorf("comparing with the production-timing Prometheus server: %w", err)
+		}
+		w.ProductionServer = &a
+	}
+
 	// 5. The verdict of both evaluations.
 	v := verdict{run: w, span: o.Span, scaleNote: o.ScaleNote, prod: prod.Result(), prodAlerts: len(prod.AlertNames()),
 		load: l, notes: notes, quietWait: quietWait}
 	pass, detail := v.judge()
+	if a := w.ProductionServer; a != nil && !a.Agree {
+		pass = false
+		detail = "the production-timing Prometheus server disagrees with the production-timing evaluator: " + a.Detail + "; " + detail
+	}
 	// In a scaled profile the production-timing traces differ from the run's: show both.
 	if o.ForScale != 1 {
 		w.Triggers = append(w.Triggers, prod.Traces(ctx, w.Started, w.Ended, s.Monitor.Interval())...)

@@ -247,6 +247,9 @@ func normWindow(w Window) *Window {
 	if w.Server != nil {
 		w.Server = normAgreement(*w.Server)
 	}
+	if w.ProductionServer != nil {
+		w.ProductionServer = normAgreement(*w.ProductionServer)
+	}
 	w.Triggers = slices.Clone(w.Triggers)
 	for i := range w.Triggers {
 		w.Triggers[i].Points = normPoints(w.Triggers[i].Points)

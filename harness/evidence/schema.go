@@ -292,6 +292,10 @@ type Window struct {
 	// Server is what the Prometheus server in the stack fired over the window (nil when
 	// the server is off).
 	Server *ServerAgreement `json:"prometheus_server,omitempty"`
+	// ProductionServer is the canary's second server: the rule files as written
+	// (production for: and windows), started with the canary, against the canary's
+	// production-timing evaluator.
+	ProductionServer *ServerAgreement `json:"prometheus_server_production,omitempty"`
 }
 
 // PrometheusServer describes the real Prometheus server that ran beside the embedded

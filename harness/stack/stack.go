@@ -155,16 +155,30 @@ func Up(ctx context.Context, prog *program.Program, o Options) (s *Stack, err er
 	return s, nil
 }
 
+// StartServer starts a Prometheus server over the harness's exporter with rules (note
+// says which copy, for the evidence); the caller closes it. The canary starts a second
+// one with the rule files as written.
+func (s *Stack) StartServer(ctx context.Context, name string, rules *signals.Rules, note string) (*promserver.Server, error) {
+	addr, err := promserver.ScrapeAddress(s.HarnessURL)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := promserver.Start(ctx, s.Env, promserver.Config{
+		Scrape: addr, Interval: s.opts.Interval, Rules: rules, RulesNote: note,
+		Drop: promserver.Drop(rules), Name: name,
+	})
+	if err != nil {
+		return nil, errors.Join(err, srv.Close(ctx))
+	}
+	return srv, nil
+}
+
 // startServer starts the Prometheus server over the harness's exporter with the rules
 // the embedded engine evaluates, unless promserver.Off says why not.
 func (s *Stack) startServer(ctx context.Context) error {
 	if s.ServerOff = promserver.Off(s.Env.Docker()); s.ServerOff != "" {
 		fmt.Fprintf(s.opts.Log, "[stack] Prometheus server off: %s\n", s.ServerOff)
 		return nil
-	}
-	addr, err := promserver.ScrapeAddress(s.HarnessURL)
-	if err != nil {
-		return err
 	}
 	note := "the rule files as written (production timing)"
 	if f := s.Rules.ForScale(); f != 1 {
@@ -174,11 +188,8 @@ func (s *Stack) startServer(ctx context.Context) error {
 		}
 		note = "the scaled copy the embedded engine evaluates (every for: and window × " + scale + ")"
 	}
-	s.Server, err = promserver.Start(ctx, s.Env, promserver.Config{
-		Scrape: addr, Interval: s.opts.Interval, Rules: s.Rules, RulesNote: note,
-		Drop: promserver.Drop(s.Rules), Name: "rows",
-	})
-	if err != nil {
+	var err error
+	if s.Server, err = s.StartServer(ctx, "rows", s.Rules, note); err != nil {
 		return err
 	}
 	fmt.Fprintf(s.opts.Log, "[stack] Prometheus server %s up in %s at %s\n", s.Server.Version, s.Server.Booted.Round(time.Millisecond), s.Server.URL)
