@@ -17,9 +17,14 @@
 //	    the report into DIR, and tear everything down (also on Ctrl-C).
 //	pbchaos times [-wall 95s] EVIDENCE.json
 //	    per-row detect/fire/recover times and, given the wall time, the overhead ratio.
+//	pbchaos canary --prometheus URL [--span 30m] [--rules FILE ...] [--for-scale F] [--interval D] [--out DIR]
+//	    release-gate step 6 on production: check the server holds the program's rollback
+//	    triggers as written, watch them for the span through its HTTP API, write the
+//	    evidence and the report; last line: the verdict (GO, NO-GO or INCONCLUSIVE).
 //
 // Exit codes: 0 ok, 1 the work failed (a clear error on stderr), 2 the command line was
-// wrong, 130 interrupted.
+// wrong, 130 interrupted. canary: 0 GO, 1 NO-GO, 3 INCONCLUSIVE (also on Ctrl-C), 2 bad
+// usage or setup.
 package main
 
 import (
@@ -38,6 +43,7 @@ const usage = `usage:
   pbchaos sweep [--all [--any-host]] [-run ID] [--dry-run]
   pbchaos hold ROW-ID [-timeout 30m] [-out DIR] [-program DIR] [-v]
   pbchaos times [-wall DURATION] EVIDENCE.json
+  pbchaos canary --prometheus URL [--span 30m] [--rules FILE ...] [--for-scale F] [--interval D] [--out DIR] [--keep-watching] [-program DIR]
 `
 
 type usageError struct{ msg string }
@@ -57,7 +63,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	}
 	var ue usageError
+	var ee exitError
 	switch {
+	case errors.As(err, &ee):
+		if ee.msg != "" {
+			fmt.Fprintln(stderr, "pbchaos:", ee.msg)
+		}
+		return ee.code
 	case errors.As(err, &ue):
 		fmt.Fprintln(stderr, "pbchaos:", err)
 		fmt.Fprint(stderr, usage)
@@ -83,6 +95,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdHold(ctx, args[1:], stdin, stdout, stderr)
 	case "times":
 		return cmdTimes(args[1:], stdout)
+	case "canary":
+		return cmdCanary(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
