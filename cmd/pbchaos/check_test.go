@@ -74,3 +74,37 @@ func TestCheckReleaseFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckRefusesLabelTyposAndBadHold (issue 12 §3): `check` refuses, without Docker, a
+// matrix row whose label matcher matches no exposed value, with the suggestion, and a
+// hold: that does not parse, naming the row and the fix.
+func TestCheckRefusesLabelTyposAndBadHold(t *testing.T) {
+	noDocker := []string{"DOCKER_HOST=unix:///nonexistent.sock"}
+	cases := []struct {
+		name string
+		edit func(string) string
+		want []string
+	}{
+		{"probe typo", replaceFirst(`      - min\(probe_success\{probe="server_ready"\}\) == 0`, `      - min(probe_success{probe="server_raedy"}) == 0`),
+			[]string{"(row FM8-redis-down)", `matcher probe="server_raedy" matches no value a target exposes`, "server_ready, worker_ready", `did you mean probe="server_ready"?`}},
+		{"code typo", replaceFirst(`code="503"`, `code="5O3"`),
+			[]string{`matcher code="5O3" matches no value a target exposes`, "an HTTP status (200, 503, …) or error (no answer)"}},
+		{"bad hold", replaceFirst(`hold: 10s`, "hold: 10"),
+			[]string{"(row FM1-primary-volume-full)", `hold does not parse: duration "10": time: missing unit`, "e.g. hold: 10s"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := copyProgram(t, "matrix.yaml", tc.edit)
+			r := pbchaos(t, noDocker, "check", "-program", dir)
+			t.Logf("exit %d in %s:\n%s", r.code, r.elapsed.Round(time.Millisecond), r.out)
+			if r.code != 1 || strings.Contains(r.out, "OK:") {
+				t.Errorf("exit %d, want 1 and no OK", r.code)
+			}
+			for _, w := range append([]string{"program " + dir + " is invalid", filepath.Join(dir, "matrix.yaml")}, tc.want...) {
+				if !strings.Contains(r.out, w) {
+					t.Errorf("output lacks %q", w)
+				}
+			}
+		})
+	}
+}

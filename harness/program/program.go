@@ -82,6 +82,9 @@ type Target struct {
 	Prefix string   `yaml:"prefix"`
 	Lazy   bool     `yaml:"lazy"`
 	Series []string `yaml:"series"`
+	// Labels are the labels of the target's series whose values are known, so that a
+	// matcher on them that can match nothing is refused at load (see LabelCheck).
+	Labels []LabelSpec `yaml:"labels,omitempty"`
 }
 
 // Program is everything loaded from the program directory.
@@ -120,7 +123,7 @@ func Load(dir string) (*Program, error) {
 		return nil, err
 	}
 	p.Targets = t.Targets
-	if err := errors.Join(p.checkTargets(), p.checkMatrix()); err != nil {
+	if err := errors.Join(p.checkTargets(), p.checkLabels(), p.checkMatrix()); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -221,6 +224,11 @@ func (p *Program) checkMatrix() error {
 				errs = append(errs, fmt.Errorf("%s: trigger %q is listed both in triggers (must fire) and quiet (must stay quiet); keep it in one list", at, q))
 			}
 		}
+		if d, err := r.HoldFor(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: hold does not parse: %w", at, err))
+		} else if d < 0 {
+			errs = append(errs, fmt.Errorf("%s: hold %q is negative; write how long the fault stays in place after detection, e.g. hold: 10s, or leave hold out for none", at, r.Hold))
+		}
 		switch r.Mitigation.Action {
 		case "heal":
 		case "apply":
@@ -269,7 +277,7 @@ func (r Row) GinkgoLabels() []string {
 	return slices.Compact(l)
 }
 
-// HoldFor parses the row's hold duration.
+// HoldFor parses the row's hold duration (Load refuses one that does not parse).
 func (r Row) HoldFor() (d parsedDuration, err error) { return parseDuration(r.Hold) }
 
 // Exposed is the set of series the catalogue says the targets expose, for the roles
@@ -323,14 +331,26 @@ func SeriesIn(expr string) ([]string, error) {
 }
 
 // Validate cross-checks the matrix against the catalogue and the rules: every series an
-// expression names is exposed by some target or recorded by a rule, and every trigger
-// a row names is an alert of the rule files. recorded and alerts come from the rule
-// loader, so that no expression is kept twice.
+// expression names is exposed by some target or recorded by a rule, every label matcher
+// can match a value the catalogue knows (LabelCheck), and every trigger a row names is
+// an alert of the rule files. recorded and alerts come from the rule loader, so that no
+// expression is kept twice.
 func (p *Program) Validate(roles []env.Role, recorded, alerts map[string]bool) error {
 	exposed := p.Exposed(roles)
+	lc := p.LabelCheck(roles, alerts)
 	var errs []error
+	for _, e := range p.Matrix.Defaults.Recover {
+		for _, msg := range lc.Expr(e) {
+			errs = append(errs, fmt.Errorf("%s: defaults.recover: expression %q: %s", filepath.Join(p.Dir, MatrixFile), e, msg))
+		}
+	}
 	for _, r := range p.Matrix.Rows {
 		at := p.where(r)
+		for _, e := range r.Expressions(nil) {
+			for _, msg := range lc.Expr(e) {
+				errs = append(errs, fmt.Errorf("%s: expression %q: %s", at, e, msg))
+			}
+		}
 		for _, e := range r.Expressions(p.Matrix.Defaults.Recover) {
 			names, err := SeriesIn(e)
 			if err != nil {

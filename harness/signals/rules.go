@@ -392,6 +392,30 @@ func (r *Rules) ValidateAgainst(names map[string]struct{}) error {
 		len(missing), strings.Join(missing, "\n"))
 }
 
+// ValidateMatchers refuses rules whose label matchers can match no value the targets
+// expose (probe="server_raedy"): such a selector is empty, so the rule never fires and
+// its trigger reads quiet by absence. check returns one message per bad matcher of an
+// expression, each naming the matcher, the known values and the fix (the target
+// catalogue's program.LabelCheck.Expr); expressions are checked as written, before any
+// window scaling. The error lists every message with the rule and its file:line.
+func (r *Rules) ValidateMatchers(check func(expr string) []string) error {
+	var bad []string
+	for _, ri := range r.Rules() {
+		for _, msg := range check(ri.Expr) {
+			bad = append(bad, fmt.Sprintf("  %s: %s rule %q (group %q): %s", ri.Location(), ri.Kind, ri.Name, ri.Group, msg))
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	what := fmt.Sprintf("%d label matchers in rules match", len(bad))
+	if len(bad) == 1 {
+		what = "1 label matcher in rules matches"
+	}
+	return fmt.Errorf("%s no value any scrape target exposes:\n%s\nfix: correct the label value in the rule file as each line says, or, if a target really exposes the value, list it in the target catalogue",
+		what, strings.Join(bad, "\n"))
+}
+
 // Eval evaluates every rule at ts: recording rules first, their results
 // appended to the store so alerting rules can use them, then alerting rules,
 // whose ALERTS{alertname,alertstate} series are appended too. A failing rule
