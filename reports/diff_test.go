@@ -128,6 +128,7 @@ func TestDiffStatusesVerdictAndFiles(t *testing.T) {
 	cur.Canary.Pass = false
 	cur.Gate[0].Result = evidence.GateFail
 	cur.Restorations = []evidence.Restoration{{Spec: "Matrix vps-path fires", Rows: []string{"vps-path"}, SteadyAfter: true}}
+	cur.Plan = evidencetest.PlanOf(cur) // the new matrix's plan: queue-overflow is gone from it
 	// Files are compared by path whatever their order: one hash changed, one file added.
 	cur.Provenance.Files = []evidence.FileHash{
 		{Path: "harness/rules/triggers.rules.yml", SHA256: "cc33cc33cc33cc33cc33"},

@@ -11,7 +11,8 @@ import (
 // SummaryTable is the run at a glance, for the console at the end of a run: one line
 // per row (row, status, detect, fire, recover, data loss, and with the Prometheus server
 // on, whether it agreed), then a line each for the baseline captures, the release gate,
-// the control, the canary and the Prometheus server when the evidence has them. Plain text, columns aligned, "—" for what was not reached or not checked.
+// the control, the canary and the Prometheus server when the evidence has them; first,
+// when the plan lists items the evidence lacks, a "not run" line naming them. Plain text, columns aligned, "—" for what was not reached or not checked.
 // It holds ids, statuses and numbers only, never failure text (the report has that).
 func SummaryTable(run *evidence.Run) string {
 	if run == nil {
@@ -40,6 +41,13 @@ func SummaryTable(run *evidence.Run) string {
 	_ = tw.Flush()
 
 	var extra [][2]string
+	if nr := evidence.NotRun(run); len(nr) > 0 {
+		labels := make([]string, len(nr))
+		for i, it := range nr {
+			labels[i] = it.Label()
+		}
+		extra = append(extra, [2]string{"not run", fmt.Sprintf("%d of %d planned items: %s", len(nr), len(run.Plan), listSome(labels, 8))})
+	}
 	if len(run.Baseline) > 0 {
 		extra = append(extra, [2]string{"baseline", summaryBaseline(run.Baseline)})
 	}

@@ -113,8 +113,12 @@ func TestRecorderPersistsEveryStep(t *testing.T) {
 	require.NoError(t, rec.SetGateStep(evidence.GateStep{Step: 6, Name: "canary", Result: evidence.GatePass}))
 	require.NoError(t, rec.SetGateStep(evidence.GateStep{Step: 1, Name: "config:check", Result: evidence.GateFail}))
 	require.NoError(t, rec.SetGateStep(evidence.GateStep{Step: 1, Name: "config:check", Result: evidence.GatePass}))
-	require.NoError(t, rec.SetControl(evidence.Window{Started: evidencetest.T0(), Pass: true}))
-	require.NoError(t, rec.SetCanary(evidence.Window{Started: evidencetest.T0(), Pass: true}))
+	quiet := []evidence.TriggerTrace{{Alert: "T", Expr: `ALERTS{alertname="T"}`}}
+	require.NoError(t, rec.SetControl(evidence.Window{Started: evidencetest.T0(), Pass: true, Triggers: quiet}))
+	require.NoError(t, rec.SetCanary(evidence.Window{Started: evidencetest.T0(), Pass: true, Triggers: quiet}))
+	require.NoError(t, rec.SetPlan([]evidence.PlannedItem{{Kind: evidence.PlanRow, ID: "r1"}, {Kind: evidence.PlanBaseline, ID: "baseline"},
+		{Kind: evidence.PlanGate, ID: "1", Name: "config:check"}, {Kind: evidence.PlanGate, ID: "6", Name: "canary"},
+		{Kind: evidence.PlanControl, ID: "control"}, {Kind: evidence.PlanCanary, ID: "canary"}}))
 	require.NoError(t, rec.AddImage(evidence.Image{Role: "server", Ref: "s:dev", ID: "sha256:1"}))
 	require.NoError(t, rec.AddImage(evidence.Image{Role: "server", Ref: "s:dev", ID: "sha256:2"}))
 
@@ -339,16 +343,16 @@ func TestComputeVerdict(t *testing.T) {
 		}, evidence.DecisionNoGo, "data loss invalid (lost 3"},
 		{"data unknown", func(r *evidence.Run) { r.Rows[2].DataLoss.Verdict = evidence.DataLossUnknown }, evidence.DecisionNoGo, "data loss unknown"},
 		{"no data check", func(r *evidence.Run) { r.Rows[0].DataLoss = nil }, evidence.DecisionNoGo, "no data-loss check"},
-		{"no rows", func(r *evidence.Run) { r.Rows = nil }, evidence.DecisionNoGo, "no failure-mode rows"},
+		{"no rows", func(r *evidence.Run) { r.Rows = nil }, evidence.DecisionIncomplete, "planned but not run: row vps-path, row redis-ready, row queue-overflow"},
 		{"control fired", func(r *evidence.Run) {
 			r.Control.Pass = false
 			r.Control.Triggers[1].EverFired = true
 		}, evidence.DecisionNoGo, "control window failed: triggers fired: QueueNonRecovery"},
-		{"no canary", func(r *evidence.Run) { r.Canary = nil }, evidence.DecisionNoGo, "canary window not recorded"},
+		{"no canary", func(r *evidence.Run) { r.Canary = nil }, evidence.DecisionIncomplete, "planned but not run: canary"},
 		{"gate failed", func(r *evidence.Run) { r.Gate[0].Result, r.Gate[0].Detail = evidence.GateFail, "CORS_ORIGIN unset" }, evidence.DecisionNoGo, "gate step 1 (config:check): fail: CORS_ORIGIN unset"},
 		{"gate skipped", func(r *evidence.Run) { r.Gate[2].Result = evidence.GateSkipped }, evidence.DecisionNoGo, "gate step 6"},
 		{"gate n/a is fine", func(r *evidence.Run) { r.Gate[0].Result = evidence.GateNA }, evidence.DecisionGo, ""},
-		{"no gate", func(r *evidence.Run) { r.Gate = nil }, evidence.DecisionNoGo, "release gate not recorded"},
+		{"no gate", func(r *evidence.Run) { r.Gate = nil }, evidence.DecisionIncomplete, "planned but not run: gate step 1 (config:check), gate step 2 (vps:precheck:remote), gate step 6 (30-minute canary)"},
 		{"baseline differs", func(r *evidence.Run) { r.Baseline[1].Pass, r.Baseline[1].Observed = false, "1" }, evidence.DecisionNoGo, "pocketbrain_redis_ready_degraded: observed \"1\""},
 		{"run problem", func(r *evidence.Run) { r.Problems = []string{"guard could not heal vps"} }, evidence.DecisionNoGo, "guard could not heal"},
 	}

@@ -16,6 +16,12 @@ import (
 // one shard only (identical copies are accepted). Images are unioned, the
 // span is min start..max end, the verdict is recomputed and each input is
 // listed under Shards. The inputs are not modified.
+//
+// The merged plan is the union of the shards' plans, in first-seen order. Every shard of
+// one run records the same, whole plan; a shard whose plan lacks an item another shard
+// planned (or that recorded none) is a run problem naming it. The verdict then compares
+// the union with the merged evidence: a merge missing a shard is INCOMPLETE, naming the
+// rows (and windows, steps) only that shard would have run.
 func Merge(runs ...*Run) (*Run, error) {
 	if len(runs) == 0 {
 		return nil, errors.New("merge: no evidence files given")
@@ -134,7 +140,13 @@ func Merge(runs ...*Run) (*Run, error) {
 			return nil, err
 		}
 		out.Shards = append(out.Shards, shard)
+		for _, it := range r.Plan {
+			if !slices.ContainsFunc(out.Plan, func(x PlannedItem) bool { return x.Kind == it.Kind && x.ID == it.ID }) {
+				out.Plan = append(out.Plan, it)
+			}
+		}
 	}
+	out.Problems = append(out.Problems, planMismatches(cloned, out.Plan, name)...)
 	slices.SortStableFunc(out.Gate, func(a, b GateStep) int { return a.Step - b.Step })
 	out.RunID = strings.Join(ids, "+")
 	out.Provenance.HarnessRevision = first.Provenance.HarnessRevision
@@ -150,6 +162,30 @@ func Merge(runs ...*Run) (*Run, error) {
 	}
 	out.Verdict = ComputeVerdict(out)
 	return out, nil
+}
+
+// planMismatches names, per shard, the items of the union that shard did not plan.
+func planMismatches(runs []*Run, union []PlannedItem, name func(int) string) []string {
+	if len(union) == 0 {
+		return nil
+	}
+	var out []string
+	for i, r := range runs {
+		if len(r.Plan) == 0 {
+			out = append(out, fmt.Sprintf("merge: %s recorded no plan while another shard did: shards of one run record the same plan (re-run it with this harness)", name(i)))
+			continue
+		}
+		var lacks []string
+		for _, it := range union {
+			if !slices.ContainsFunc(r.Plan, func(x PlannedItem) bool { return x.Kind == it.Kind && x.ID == it.ID }) {
+				lacks = append(lacks, it.Label())
+			}
+		}
+		if len(lacks) > 0 {
+			out = append(out, fmt.Sprintf("merge: the shards' plans differ: %s did not plan %s, which another shard planned (run every shard with the same matrix and release-gate files)", name(i), strings.Join(lacks, ", ")))
+		}
+	}
+	return out
 }
 
 func mergeWindow(what string, have *Window, haveFrom int, next *Window, i int, name func(int) string) (*Window, int, error) {

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -158,6 +159,51 @@ func (r *Recorder) SetProvenance(p Provenance) error {
 		run.Provenance = p
 		return nil
 	})
+}
+
+// SetPlan records (or replaces) the run's plan: every matrix row, validation spec, the
+// baseline, every release-gate step, the control and the canary the run means to run.
+// Call it at the start, before the first spec: ComputeVerdict reads an item the evidence
+// lacks as not run (INCOMPLETE), and a run without a plan is never GO. Under `ginkgo -p`
+// every process records the same, whole plan; Merge then compares the union with the
+// shards' rows. An item with an empty id, an unknown kind or listed twice is refused.
+func (r *Recorder) SetPlan(items []PlannedItem) error {
+	seen := map[PlannedItem]bool{}
+	var bad []string
+	for i, it := range items {
+		key := PlannedItem{Kind: it.Kind, ID: it.ID}
+		switch {
+		case !knownPlanKind(it.Kind):
+			bad = append(bad, fmt.Sprintf("item %d (%s): kind %q: want row, validation, baseline, gate, control or canary", i+1, it.ID, it.Kind))
+		case it.ID == "":
+			bad = append(bad, fmt.Sprintf("item %d (%s): empty id: use the row id, VAL-n, the gate step number, or the kind itself for baseline, control and canary", i+1, it.Kind))
+		case it.Kind == PlanGate && !isStepNumber(it.ID):
+			bad = append(bad, fmt.Sprintf("item %d: gate step id %q: want the step's number, as GateStep.Step", i+1, it.ID))
+		case seen[key]:
+			bad = append(bad, fmt.Sprintf("item %d: %s is planned twice", i+1, it.Label()))
+		}
+		seen[key] = true
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("evidence: SetPlan: %s", strings.Join(bad, "; "))
+	}
+	return r.mutate(func(run *Run) error {
+		run.Plan = slices.Clone(items)
+		return nil
+	})
+}
+
+func isStepNumber(id string) bool {
+	n, err := strconv.Atoi(id)
+	return err == nil && n > 0 && strconv.Itoa(n) == id
+}
+
+func knownPlanKind(k string) bool {
+	switch k {
+	case PlanRow, PlanValidation, PlanBaseline, PlanGate, PlanControl, PlanCanary:
+		return true
+	}
+	return false
 }
 
 // AddImage records a container image (same role and ref: replaced).

@@ -73,21 +73,46 @@ type Run struct {
 	Complete    bool      `json:"complete"`
 	Interrupted bool      `json:"interrupted"`
 	// InterruptReason says why the run stopped early (signal, panic, timeout).
-	InterruptReason string          `json:"interrupt_reason,omitempty"`
-	Provenance      Provenance      `json:"provenance"`
-	Verdict         Verdict         `json:"verdict"`
-	Problems        []string        `json:"problems,omitempty"`
-	Dataset         *Dataset        `json:"dataset,omitempty"`
-	Baseline        []BaselineCheck `json:"baseline,omitempty"`
-	Gate            []GateStep      `json:"gate,omitempty"`
-	Rows            []Row           `json:"rows"`
-	Control         *Window         `json:"control,omitempty"`
-	Canary          *Window         `json:"canary,omitempty"`
+	InterruptReason string     `json:"interrupt_reason,omitempty"`
+	Provenance      Provenance `json:"provenance"`
+	Verdict         Verdict    `json:"verdict"`
+	// Plan is every item the run meant to run, written at its start (Recorder.SetPlan):
+	// ComputeVerdict compares it with what the evidence shows ran. Absent in files from
+	// before it existed.
+	Plan     []PlannedItem   `json:"plan,omitempty"`
+	Problems []string        `json:"problems,omitempty"`
+	Dataset  *Dataset        `json:"dataset,omitempty"`
+	Baseline []BaselineCheck `json:"baseline,omitempty"`
+	Gate     []GateStep      `json:"gate,omitempty"`
+	Rows     []Row           `json:"rows"`
+	Control  *Window         `json:"control,omitempty"`
+	Canary   *Window         `json:"canary,omitempty"`
 	// PrometheusServer is the real Prometheus server beside the embedded engine.
 	PrometheusServer *PrometheusServer `json:"prometheus_server,omitempty"`
 	// Restorations are the steady-state checks after failed specs, in order.
 	Restorations []Restoration `json:"restorations,omitempty"`
 	Shards       []Shard       `json:"shards,omitempty"`
+}
+
+// Kinds of planned item.
+const (
+	PlanRow        = "row"        // a matrix row: ID is the row id
+	PlanValidation = "validation" // a validation spec (recorded as a row): ID is VAL-n
+	PlanBaseline   = "baseline"   // the baseline captures: ID is "baseline"
+	PlanGate       = "gate"       // a release-gate step: ID is its number ("4")
+	PlanControl    = "control"    // the no-fault control window: ID is "control"
+	PlanCanary     = "canary"     // the canary window: ID is "canary"
+)
+
+// PlannedItem is one thing the run meant to run. What shows it ran: a row (Row.ID) for
+// PlanRow and PlanValidation, at least one baseline check, the gate step with that number,
+// the control or canary window.
+type PlannedItem struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+	// Name is for readers (the gate step's or row's name); ComputeVerdict matches on Kind
+	// and ID only.
+	Name string `json:"name,omitempty"`
 }
 
 // Restoration is the steady-state check that follows a failed spec, and what was done

@@ -2,17 +2,26 @@ package evidence
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
 // ComputeVerdict derives the release decision from the evidence alone.
 //
-// GO needs all of: the run complete; at least one row, every row passed with
-// a data-loss verdict of "valid"; no run-level problem; every baseline check
-// passed; the control window and the canary recorded and passed; the gate
-// recorded with every step "pass" or "n/a". Otherwise NO-GO, or INCOMPLETE
-// when the run did not complete (the reasons then list what is already
-// known to fail too). Reasons name the rows, checks and steps behind them.
+// GO needs all of: the run complete; a plan recorded (Run.Plan) and every planned item
+// in the evidence; at least one row, every row passed with a data-loss verdict of
+// "valid"; no run-level problem; every baseline check passed; the control window and
+// the canary recorded and passed; the gate recorded with every step "pass" or "n/a";
+// nothing inconclusive (a check judged without the data to judge it).
+//
+// The decision is INCOMPLETE when the run did not complete, or when a planned item is
+// absent from the evidence (a row never begun, a gate step never recorded, no baseline
+// check, no control or canary window: a filtered run or a merge missing a shard); one
+// reason names every such item, and the reasons list what is already known to fail too.
+// Otherwise any reason makes it NO-GO. With no plan recorded (evidence from before the
+// plan existed) nobody can tell whether everything planned ran: the reasons say so, a
+// run that fails anyway stays NO-GO, and one that would have read GO is INCOMPLETE.
+// Reasons name the rows, checks and steps behind them.
 func ComputeVerdict(run *Run) Verdict {
 	var reasons []string
 	add := func(format string, a ...any) { reasons = append(reasons, fmt.Sprintf(format, a...)) }
@@ -28,6 +37,25 @@ func ComputeVerdict(run *Run) Verdict {
 			add("run not complete: the harness stopped before finishing (crash or kill?) or is still running")
 		}
 	}
+	notRun, unknownKinds := planGaps(run)
+	if len(notRun) > 0 {
+		labels := make([]string, len(notRun))
+		for i, it := range notRun {
+			labels[i] = it.Label()
+		}
+		add("planned but not run: %s", strings.Join(labels, ", "))
+	}
+	for _, it := range unknownKinds {
+		add("planned %s: unknown kind %q, cannot tell whether it ran (render with the pbreport that wrote it)", it.Label(), it.Kind)
+	}
+	noPlan := len(run.Plan) == 0
+	if noPlan {
+		add("no plan recorded: cannot tell whether everything planned ran")
+	}
+	planned := map[string]bool{}
+	for _, it := range run.Plan {
+		planned[it.Kind] = true
+	}
 	for _, p := range run.Problems {
 		add("run problem: %s", p)
 	}
@@ -42,7 +70,8 @@ func ComputeVerdict(run *Run) Verdict {
 			add("%s: no agreement with the Prometheus server recorded", what)
 		}
 	}
-	if len(run.Rows) == 0 {
+	// Absences the plan already names are not repeated.
+	if len(run.Rows) == 0 && !planned[PlanRow] && !planned[PlanValidation] {
 		add("no failure-mode rows recorded")
 	}
 	for _, row := range run.Rows {
@@ -65,8 +94,15 @@ func ComputeVerdict(run *Run) Verdict {
 				label, row.DataLoss.Verdict, row.DataLoss.Lost, row.DataLoss.Duplicated,
 				row.DataLoss.Unexpected, row.DataLoss.RejectedButApplied, row.DataLoss.Unknown)
 		}
+		if row.Status == StatusPassed {
+			for _, e := range row.Evaluations {
+				if e.Pass && !e.Present && !wantsAbsence(e.Want) {
+					add("row %s: inconclusive: %s (%s) passed with no sample, but wanted %q: no data is no proof", label, e.Expr, e.Phase, e.Want)
+				}
+			}
+		}
 	}
-	if len(run.Baseline) == 0 {
+	if len(run.Baseline) == 0 && !planned[PlanBaseline] {
 		add("no baseline captures recorded")
 	}
 	for _, b := range run.Baseline {
@@ -76,11 +112,16 @@ func ComputeVerdict(run *Run) Verdict {
 	}
 	checkWindow := func(name string, w *Window) {
 		if w == nil {
-			add("%s window not recorded", name)
+			if !planned[name] {
+				add("%s window not recorded", name)
+			}
 			return
 		}
 		serverCheck(name+" window", w.Pass, w.Server)
 		if w.Pass {
+			if len(w.Triggers) == 0 {
+				add("%s window: inconclusive: it passed with no rollback trigger watched (nothing evaluated proves nothing)", name)
+			}
 			return
 		}
 		var fired []string
@@ -100,7 +141,7 @@ func ComputeVerdict(run *Run) Verdict {
 	}
 	checkWindow("control", run.Control)
 	checkWindow("canary", run.Canary)
-	if len(run.Gate) == 0 {
+	if len(run.Gate) == 0 && !planned[PlanGate] {
 		add("release gate not recorded")
 	}
 	for _, g := range run.Gate {
@@ -113,13 +154,88 @@ func ComputeVerdict(run *Run) Verdict {
 		}
 	}
 
+	failures := len(reasons)
+	if noPlan {
+		failures-- // the "no plan recorded" reason itself
+	}
 	switch {
-	case !run.Complete:
+	case !run.Complete, len(notRun) > 0, len(unknownKinds) > 0:
 		return Verdict{Decision: DecisionIncomplete, Reasons: reasons}
-	case len(reasons) > 0:
+	case failures > 0:
 		return Verdict{Decision: DecisionNoGo, Reasons: reasons}
+	case noPlan:
+		// Nothing fails, but nothing shows that everything planned ran: GO must be earned.
+		return Verdict{Decision: DecisionIncomplete, Reasons: reasons}
 	}
 	return Verdict{Decision: DecisionGo}
+}
+
+// Label names the item as a reason does: "row FM3-clerk-partial", "validation VAL-2",
+// "baseline", "gate step 4 (VPS deploy)", "control", "canary".
+func (it PlannedItem) Label() string {
+	switch it.Kind {
+	case PlanBaseline, PlanControl, PlanCanary:
+		return it.Kind
+	case PlanGate:
+		if it.Name != "" {
+			return fmt.Sprintf("gate step %s (%s)", it.ID, it.Name)
+		}
+		return "gate step " + it.ID
+	}
+	return it.Kind + " " + it.ID
+}
+
+// NotRun lists the planned items the evidence does not show ran, in plan order (nil
+// when every item ran, or when no plan was recorded). An item of a kind this build does
+// not know is listed too: nothing shows it ran.
+func NotRun(run *Run) []PlannedItem {
+	notRun, unknown := planGaps(run)
+	return append(notRun, unknown...)
+}
+
+// planGaps splits the planned items the evidence lacks into those of a known kind and
+// those of a kind this build cannot check.
+func planGaps(run *Run) (notRun, unknownKind []PlannedItem) {
+	if len(run.Plan) == 0 {
+		return nil, nil
+	}
+	rows := map[string]bool{}
+	for _, r := range run.Rows {
+		rows[r.ID] = true
+	}
+	gate := map[string]bool{}
+	for _, g := range run.Gate {
+		gate[strconv.Itoa(g.Step)] = true
+	}
+	for _, it := range run.Plan {
+		var ran bool
+		switch it.Kind {
+		case PlanRow, PlanValidation:
+			ran = rows[it.ID]
+		case PlanBaseline:
+			ran = len(run.Baseline) > 0
+		case PlanGate:
+			ran = gate[it.ID]
+		case PlanControl:
+			ran = run.Control != nil
+		case PlanCanary:
+			ran = run.Canary != nil
+		default:
+			unknownKind = append(unknownKind, it)
+			continue
+		}
+		if !ran {
+			notRun = append(notRun, it)
+		}
+	}
+	return notRun, unknownKind
+}
+
+// wantsAbsence reports whether an evaluation's want is satisfied by no series at all
+// ("does not hold", "absent"): for any other want, a pass with no sample judged nothing.
+func wantsAbsence(want string) bool {
+	w := strings.TrimSpace(want)
+	return strings.HasPrefix(w, "does not hold") || strings.HasPrefix(w, "absent")
 }
 
 func rowLabel(row Row) string {

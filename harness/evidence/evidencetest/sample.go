@@ -4,6 +4,8 @@ package evidencetest
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pocketbrain/chaos/harness/evidence"
@@ -70,7 +72,8 @@ func SampleRow(id, name, signal, trigger string, t0 time.Time) evidence.Row {
 	}
 }
 
-// SampleRun returns a complete run whose verdict is GO.
+// SampleRun returns a complete run whose verdict is GO: its plan (PlanOf) lists exactly
+// its rows, baseline, gate steps, control and canary.
 func SampleRun() *evidence.Run {
 	t0 := T0()
 	run := &evidence.Run{
@@ -114,8 +117,37 @@ func SampleRun() *evidence.Run {
 	} {
 		run.Rows = append(run.Rows, SampleRow(r.id, r.name, r.signal, r.trigger, t0.Add(time.Duration(5+2*i)*time.Minute)))
 	}
+	run.Plan = PlanOf(run)
 	run.Verdict = evidence.ComputeVerdict(run)
 	return run
+}
+
+// PlanOf is the plan a run's evidence covers exactly: a row item per row (a validation
+// item for VAL-n), the baseline when recorded, one item per gate step, the control and
+// the canary when recorded. Tests build full runs, then drop what a filter or a missing
+// shard would not have run.
+func PlanOf(run *evidence.Run) []evidence.PlannedItem {
+	var plan []evidence.PlannedItem
+	for _, r := range run.Rows {
+		kind := evidence.PlanRow
+		if strings.HasPrefix(r.ID, "VAL-") {
+			kind = evidence.PlanValidation
+		}
+		plan = append(plan, evidence.PlannedItem{Kind: kind, ID: r.ID, Name: r.Name})
+	}
+	if len(run.Baseline) > 0 {
+		plan = append(plan, evidence.PlannedItem{Kind: evidence.PlanBaseline, ID: evidence.PlanBaseline})
+	}
+	for _, g := range run.Gate {
+		plan = append(plan, evidence.PlannedItem{Kind: evidence.PlanGate, ID: strconv.Itoa(g.Step), Name: g.Name})
+	}
+	if run.Control != nil {
+		plan = append(plan, evidence.PlannedItem{Kind: evidence.PlanControl, ID: evidence.PlanControl})
+	}
+	if run.Canary != nil {
+		plan = append(plan, evidence.PlannedItem{Kind: evidence.PlanCanary, ID: evidence.PlanCanary})
+	}
+	return plan
 }
 
 func sampleWindow(start time.Time, span time.Duration) *evidence.Window {
