@@ -133,7 +133,7 @@ func cmdCanary(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	if res.HTMLPath != "" {
-		fmt.Fprintf(stdout, "evidence %s, report %s (its run verdict covers a whole harness run; the canary's verdict is its Canary section's)\n", res.EvidencePath, res.HTMLPath)
+		fmt.Fprintf(stdout, "evidence %s, report %s\n", res.EvidencePath, res.HTMLPath)
 	}
 	fmt.Fprintln(stdout, res.Line())
 	if code := res.ExitCode(); code != promcanary.ExitGo {

@@ -70,8 +70,10 @@ func ComputeVerdict(run *Run) Verdict {
 			add("%s: no agreement with the Prometheus server recorded", what)
 		}
 	}
-	// Absences the plan already names are not repeated.
-	if len(run.Rows) == 0 && !planned[PlanRow] && !planned[PlanValidation] {
+	// With a plan, what is required is what it names (planGaps: a missing item is
+	// INCOMPLETE), so a canary-only run (`pbchaos canary`, plan: the canary) can be GO;
+	// without one, today's minimum: rows, baseline, both windows and the gate.
+	if len(run.Rows) == 0 && noPlan {
 		add("no failure-mode rows recorded")
 	}
 	for _, row := range run.Rows {
@@ -102,7 +104,7 @@ func ComputeVerdict(run *Run) Verdict {
 			}
 		}
 	}
-	if len(run.Baseline) == 0 && !planned[PlanBaseline] {
+	if len(run.Baseline) == 0 && noPlan {
 		add("no baseline captures recorded")
 	}
 	for _, b := range run.Baseline {
@@ -112,7 +114,7 @@ func ComputeVerdict(run *Run) Verdict {
 	}
 	checkWindow := func(name string, w *Window) {
 		if w == nil {
-			if !planned[name] {
+			if noPlan {
 				add("%s window not recorded", name)
 			}
 			return
@@ -141,7 +143,7 @@ func ComputeVerdict(run *Run) Verdict {
 	}
 	checkWindow("control", run.Control)
 	checkWindow("canary", run.Canary)
-	if len(run.Gate) == 0 && !planned[PlanGate] {
+	if len(run.Gate) == 0 && noPlan {
 		add("release gate not recorded")
 	}
 	for _, g := range run.Gate {

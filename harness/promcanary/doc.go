@@ -40,9 +40,9 @@
 //     reports.WriteMarkdown and reports.WriteHTML; 0700 directory, 0600 files): the
 //     canary window (Run.Canary) with one TriggerTrace per trigger, whose points are its
 //     state at every tick (0 inactive, 0.5 pending, 1 firing), Pass only for GO, and the
-//     verdict and its reasons in Detail. The report's own run verdict still covers a
-//     whole harness run (and so says NO-GO for a canary alone); the canary's verdict is
-//     the window's.
+//     verdict and its reasons in Detail. The evidence's plan is the canary alone, so the
+//     report's run verdict is the canary's: GO, or NO-GO for a NO-GO or an INCONCLUSIVE
+//     window (its detail says which).
 //
 // Package promcanarytest is a fake of the server's API for tests without Docker.
 //

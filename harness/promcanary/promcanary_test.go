@@ -182,6 +182,10 @@ func TestQuietIsGo(t *testing.T) {
 	if !strings.HasPrefix(w.Detail, "GO: 6 triggers quiet") {
 		t.Errorf("detail %q", w.Detail)
 	}
+	// The plan is the canary alone: the report's run verdict is the canary's.
+	if run.Verdict.Decision != evidence.DecisionGo {
+		t.Errorf("run verdict %s %v, want GO", run.Verdict.Decision, run.Verdict.Reasons)
+	}
 	for _, tr := range w.Triggers {
 		if tr.EverFired || tr.MaxValue != 0 || len(tr.Points) != res.Ticks || tr.Expr == "" {
 			t.Errorf("trace %s: fired %t, max %v, %d points, expr %q", tr.Alert, tr.EverFired, tr.MaxValue, len(tr.Points), tr.Expr)
@@ -291,6 +295,9 @@ func TestServerDiesIsInconclusive(t *testing.T) {
 	}
 	if run.Canary.Pass || !strings.HasPrefix(run.Canary.Detail, "INCONCLUSIVE (not GO). not judged: the server did not answer") {
 		t.Errorf("window pass %t, detail %q", run.Canary.Pass, run.Canary.Detail)
+	}
+	if run.Verdict.Decision == evidence.DecisionGo {
+		t.Errorf("an INCONCLUSIVE canary's run verdict is GO")
 	}
 }
 

@@ -197,6 +197,11 @@ func newRecorder(o Options, conn Conn) (*evidence.Recorder, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The plan is the canary alone, so the report's verdict is the canary's: GO only
+	// when the window passed (an INCONCLUSIVE window did not).
+	if err := rec.SetPlan([]evidence.PlannedItem{{Kind: evidence.PlanCanary, ID: "canary", Name: "canary on " + conn.URL}}); err != nil {
+		return nil, err
+	}
 	for _, p := range o.RuleFiles {
 		h, err := evidence.HashFile(DisplayPath(p), p)
 		if err != nil {
