@@ -89,6 +89,9 @@ func Check(prog *program.Program, roles []env.Role, forScale float64) (*signals.
 	if err := rules.ValidateAgainst(exposed); err != nil {
 		return nil, fmt.Errorf("rule files name series no target exposes: %w; fix the rule or add the series to %s", err, program.TargetsFile)
 	}
+	if err := CheckMatchers(prog, rules); err != nil {
+		return nil, err
+	}
 	if err := prog.Validate(nil, recorded, alerts); err != nil {
 		return nil, err
 	}

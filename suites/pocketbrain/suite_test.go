@@ -174,6 +174,11 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 		}, NodeTimeout(teardownTimeout))
 	}
 	Expect(err).NotTo(HaveOccurred())
+	// The plan first, before the boot and any spec: whatever this invocation then runs
+	// (a label filter, one process of -p, one shard), the verdict knows what it left out.
+	plan, err := plannedItems(prog, programDir())
+	Expect(err).NotTo(HaveOccurred())
+	Expect(rec.SetPlan(plan)).To(Succeed())
 	err = sess.Boot(ctx)
 	st, runner, wl, seeded = sess.Stack, sess.Runner, sess.Workload, sess.Seeded
 	Expect(err).NotTo(HaveOccurred())
