@@ -25,9 +25,29 @@ func (s *Scenario) HoldQuiet(ctx context.Context, quiet []string) error {
 			fors = append(fors, info.EffectiveFor)
 		}
 	}
-	if rest := quietSpan(interval, fors) - time.Since(t0); rest > 0 {
+	deadline := t0.Add(quietSpan(interval, fors))
+	if rest := time.Until(deadline); rest > 0 {
 		s.Say("quiet", "keeping the fault %s more: %s must stay quiet", rest.Round(time.Millisecond), strings.Join(quiet, ", "))
-		if err := Sleep(ctx, rest); err != nil {
+	}
+	// Quiet because absent is not quiet: at every tick of the hold (and once at its end),
+	// every target the quiet triggers read must be up and their series present.
+	for {
+		last, _ := s.r.Stack.Monitor.LastTick()
+		if !last.T.IsZero() {
+			bad, err := s.r.Stack.Unobserved(ctx, last.T, quiet, nil)
+			if err != nil {
+				return err
+			}
+			if len(bad) > 0 {
+				return fmt.Errorf("quiet triggers: %s cannot see what they read at %s: %s; quiet because absent is not quiet",
+					strings.Join(quiet, ", "), last.T.UTC().Format(time.RFC3339), strings.Join(bad, "; "))
+			}
+		}
+		rest := time.Until(deadline)
+		if rest <= 0 {
+			break
+		}
+		if err := Sleep(ctx, min(rest, interval)); err != nil {
 			return err
 		}
 	}

@@ -30,14 +30,22 @@ func (s *Stack) Loud(names ...string) []string {
 }
 
 // Quiet holds when no alert of the rule files (with names, none of those) is pending or
-// firing: the one "every trigger quiet" check of the harness.
+// firing, and each of them can see what it reads (Observed: every target it reads up,
+// every series it reads present): the one "every trigger quiet" check of the harness.
+// Quiet because absent is not quiet.
 func (s *Stack) Quiet(names ...string) signals.Condition {
+	alerts := names
+	if len(alerts) == 0 {
+		alerts = s.AlertNames()
+	}
+	observed := s.Observed(alerts, nil)
 	return func(ctx context.Context) (bool, error) {
 		loud := s.Loud(names...)
 		if len(loud) > 0 {
 			signals.Observe(ctx, "triggers not quiet: %s", strings.Join(loud, ", "))
+			return false, nil
 		}
-		return len(loud) == 0, nil
+		return observed(ctx)
 	}
 }
 
@@ -45,7 +53,8 @@ func (s *Stack) Quiet(names ...string) signals.Condition {
 const NoResync = "max(sync_resync_in_progress) == 0"
 
 // Steady is the steady state the rows need before injection: every trigger quiet, each
-// row's detection false and its recovery (with the matrix defaults) true. The scenario
+// row's detection false and its recovery (with the matrix defaults) true, and every
+// target they read up with its series present (Observed). The scenario
 // awaits it for one row; Restore awaits it for every row, since any row may run next.
 func (s *Stack) Steady(rows ...program.Row) signals.Condition {
 	conds := []signals.Condition{s.Quiet()}
@@ -55,20 +64,25 @@ func (s *Stack) Steady(rows ...program.Row) signals.Condition {
 		conds = append(conds, s.Monitor.ExprTrue(NoResync))
 	}
 	seen := map[string]bool{}
+	var read []string // what the detections and recoveries read must be seen (Observed)
 	for _, row := range rows {
 		for _, e := range row.Detect {
 			if !seen["false:"+e] {
 				seen["false:"+e] = true
 				conds = append(conds, s.Monitor.ExprFalse(e))
+				read = append(read, e)
 			}
 		}
 		for _, e := range s.Program.RecoverExprs(row) {
 			if !seen["true:"+e] {
 				seen["true:"+e] = true
 				conds = append(conds, s.Monitor.ExprTrue(e))
+				read = append(read, e)
 			}
 		}
 	}
+	// A detection false because its series is absent is not steady state.
+	conds = append(conds, s.Observed(nil, read))
 	return signals.All(conds...)
 }
 

@@ -12,10 +12,12 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/pocketbrain/chaos/harness/env"
 	"github.com/pocketbrain/chaos/harness/evidence"
 	"github.com/pocketbrain/chaos/harness/program"
 	"github.com/pocketbrain/chaos/harness/scenario"
 	"github.com/pocketbrain/chaos/harness/signals"
+	"github.com/pocketbrain/chaos/harness/stack"
 )
 
 // describeMatrix turns every row of the matrix file into a spec: the matrix is data,
@@ -86,7 +88,8 @@ func observeWindow(ctx context.Context, span time.Duration, mustStayFalse []stri
 	for _, e := range mustStayFalse {
 		conds = append(conds, st.Monitor.ExprFalse(e))
 	}
-	if _, err := st.Monitor.WaitFor(steadyCtx, "steady state before the window (triggers quiet, no detection expression holding)", signals.All(conds...)); err != nil {
+	conds = append(conds, st.Observed(nil, mustStayFalse))
+	if _, err := st.Monitor.WaitFor(steadyCtx, "steady state before the window (triggers quiet, no detection expression holding, every target read up and its series present)", signals.All(conds...)); err != nil {
 		return evidence.Window{}, err
 	}
 	w := evidence.Window{Planned: evidence.Millis(span), Started: time.Now()}
@@ -108,6 +111,18 @@ func observeWindow(ctx context.Context, span time.Duration, mustStayFalse []stri
 		for _, e := range mustStayFalse {
 			if _, present, err := st.Engine.Value(ctx, e, last.T); err == nil && present {
 				violations = append(violations, fmt.Sprintf("%q held at %s", e, last.T.UTC().Format(time.RFC3339)))
+			}
+		}
+		// Quiet because absent is not quiet: every target read up, its series present, and
+		// (with a fleet) traffic reaching the server.
+		if bad, err := st.Unobserved(ctx, last.T, st.AlertNames(), mustStayFalse); err != nil {
+			return w, err
+		} else if len(bad) > 0 {
+			violations = append(violations, fmt.Sprintf("not observed at %s: %s", last.T.UTC().Format(time.RFC3339), strings.Join(bad, "; ")))
+		}
+		if st.Env.Has(env.Clients) {
+			if _, present, err := st.Engine.Value(ctx, stack.Traffic, last.T); err == nil && !present {
+				violations = append(violations, fmt.Sprintf("no traffic at %s: %s does not hold (the client fleet is paused or idle)", last.T.UTC().Format(time.RFC3339), stack.Traffic))
 			}
 		}
 		if time.Since(lastLine) > 10*time.Second {

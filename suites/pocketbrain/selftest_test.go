@@ -3,6 +3,7 @@ package pocketbrain
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/pocketbrain/chaos/harness/env"
 	"github.com/pocketbrain/chaos/harness/evidence"
 	"github.com/pocketbrain/chaos/harness/program"
+	"github.com/pocketbrain/chaos/harness/stack"
 )
 
 // Self-tests of the harness's own hygiene, registered only when PB_SELFTEST names one
@@ -25,6 +27,9 @@ import (
 //	PB_SELFTEST=leak   a spec plants the run's generated secrets in an evidence field, a
 //	                   progress line and a Gomega failure message, and fails (suites/secrets
 //	                   then finds none of them in any output)
+//	PB_SELFTEST=pause-control  the client fleet is paused (POST /pause) for the no-fault
+//	                   control, which must fail naming the missing traffic (issue 12 §3:
+//	                   quiet because absent is not quiet; suites/leaks TestPausedControlFails)
 var _ = func() bool {
 	if os.Getenv("PB_SELFTEST") != "panic" {
 		return false
@@ -116,6 +121,47 @@ var _ = func() bool {
 			}
 			Expect(runErr).NotTo(HaveOccurred())
 		}, NodeTimeout(6*time.Minute))
+	})
+	return true
+}()
+
+// PB_SELFTEST=pause-control: the client fleet is paused during the no-fault control. A
+// paused fleet stays up and exposes every series, so every trigger is quiet and every
+// detection false; the control must still fail, naming the traffic that is missing.
+var _ = func() bool {
+	if os.Getenv("PB_SELFTEST") != "pause-control" {
+		return false
+	}
+	Describe("Harness self-test: a paused fleet fails the control", Label("selftest"), func() {
+		It("pauses the clients during the no-fault control, which fails", func(ctx SpecContext) {
+			rr, err := rec.BeginRow(evidence.RowSpec{ID: "selftest-pause-control", Name: "self-test: the no-fault control with the client fleet paused"})
+			Expect(err).NotTo(HaveOccurred())
+			fleet := func(ctx context.Context, path string) error {
+				req := env.Request{Method: http.MethodPost, Path: path, Timeout: st.Env.Config().Timeouts.FleetCall}
+				resp, err := st.Env.Do(ctx, env.Clients, req)
+				if err != nil {
+					return err
+				}
+				return resp.Err(env.Clients, req)
+			}
+			Expect(fleet(ctx, "/pause")).To(Succeed())
+			DeferCleanup(func() { _ = fleet(context.WithoutCancel(ctx), "/resume") })
+			fmt.Fprintf(progressOut(), "[selftest] client fleet paused; awaiting no traffic, then the control\n")
+			idle, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			_, err = st.Monitor.WaitFor(idle, "no traffic once the fleet is paused", st.Monitor.ValueCond(stack.Traffic, func(_ float64, present bool) bool { return !present }))
+			Expect(err).NotTo(HaveOccurred())
+			w, err := observeWindow(ctx, prof.ControlSpan, controlExprs(prog))
+			if err != nil {
+				_ = rr.Fail(st.Env.Redact(err.Error()))
+			} else if !w.Pass {
+				_ = rr.Fail(st.Env.Redact(w.Detail))
+			} else {
+				_ = rr.Pass()
+			}
+			Expect(err).NotTo(HaveOccurred())
+			Expect(w.Pass).To(BeTrue(), w.Detail)
+		}, NodeTimeout(prof.ControlSpan+3*time.Minute))
 	})
 	return true
 }()
