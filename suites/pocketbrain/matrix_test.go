@@ -31,14 +31,7 @@ func describeMatrix(p *program.Program) {
 				fmt.Fprintf(progressOut(), "\n[%s] runbook %s\n", row.ID, row.Runbook)
 				began := time.Now()
 				runErr := runner.Run(ctx, row, rr)
-				if a, err := serverAgreement(ctx, began, time.Now()); err != nil {
-					runErr = errors.Join(runErr, err)
-				} else if a != nil {
-					_ = rr.SetServer(*a)
-					if !a.Agree {
-						runErr = errors.Join(runErr, fmt.Errorf("the Prometheus server disagrees with the embedded engine: %s", a.Detail))
-					}
-				}
+				runErr = errors.Join(runErr, compareRow(ctx, rr, began))
 				if runErr != nil {
 					_ = rr.Fail(st.Env.Redact(runErr.Error()))
 				} else {
@@ -178,6 +171,20 @@ func serverAgreement(ctx context.Context, from, to time.Time) (*evidence.ServerA
 	}
 	fmt.Fprintf(progressOut(), "[prometheus] %s\n", a.Detail)
 	return &a, nil
+}
+
+// compareRow records the Prometheus server's agreement over a row that began at began;
+// a disagreement (or a failed comparison) is the row's error.
+func compareRow(ctx context.Context, rr *evidence.RowRecorder, began time.Time) error {
+	a, err := serverAgreement(ctx, began, time.Now())
+	if err != nil || a == nil {
+		return err
+	}
+	_ = rr.SetServer(*a)
+	if !a.Agree {
+		return fmt.Errorf("the Prometheus server disagrees with the embedded engine: %s", a.Detail)
+	}
+	return nil
 }
 
 // tee writes to several writers; a progress line must reach the terminal even when

@@ -62,6 +62,7 @@ func validationSpec(id, name, label string, body func(context.Context, *scenario
 		s := runner.Begin(id, rr)
 		s.RecordAction = true
 		var runErr error
+		began := time.Now()
 		func() {
 			defer func() {
 				if p := recover(); p != nil {
@@ -70,6 +71,7 @@ func validationSpec(id, name, label string, body func(context.Context, *scenario
 			}()
 			runErr = body(ctx, s)
 		}()
+		runErr = errors.Join(runErr, compareRow(ctx, rr, began))
 		if runErr != nil {
 			_ = rr.Fail(st.Env.Redact(runErr.Error()))
 		} else {
