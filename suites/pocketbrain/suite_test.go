@@ -315,7 +315,18 @@ var _ = ReportAfterSuite("evidence report", func(report Report) {
 	Expect(reports.WriteAll(run, prof.OutDir, reports.WithRedactor(outputRedactor()))).To(Succeed())
 	fmt.Fprintf(os.Stderr, "\n%s", outputRedactor().String(reports.SummaryTable(run)))
 	fmt.Fprintf(os.Stderr, "\n[suite] verdict %s — evidence report: %s\n", run.Verdict.Decision, filepath.Join(prof.OutDir, "report.html"))
+	// The whole plan ran (no filter): anything but GO fails the suite, so `make test`,
+	// `make run` and CI exit non-zero on a NO-GO even when every spec passed (a missing
+	// agreement, a plan gap). A filtered run is INCOMPLETE by design: its specs judge it.
+	if unfiltered(report.SuiteConfig) && run.Verdict.Decision != evidence.DecisionGo {
+		Fail(outputRedactor().String(fmt.Sprintf("the run's verdict is %s, not GO:\n  %s", run.Verdict.Decision, strings.Join(run.Verdict.Reasons, "\n  "))))
+	}
 })
+
+// unfiltered reports whether the suite ran every spec: no label filter, focus or skip.
+func unfiltered(c types.SuiteConfig) bool {
+	return c.LabelFilter == "" && len(c.FocusStrings) == 0 && len(c.SkipStrings) == 0 && len(c.FocusFiles) == 0 && len(c.SkipFiles) == 0
+}
 
 // outputRedactor is the run's redactor, or (when the suite stopped before process 1 got
 // its secrets) the host's secret-looking variables alone.
