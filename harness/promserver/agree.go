@@ -3,8 +3,6 @@ package promserver
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -167,18 +165,4 @@ func (s *Server) Compare(ctx context.Context, rules *signals.Rules, from, to tim
 		}
 	}
 	return Agree(alerts, EmbeddedOnsets(rules.Transitions()), srv, from, to, s.Tolerance()), nil
-}
-
-func getenv(k string) string { return os.Getenv(k) }
-
-func readFull(r io.Reader, buf []byte) (int, error) {
-	n := 0
-	for n < len(buf) {
-		m, err := r.Read(buf[n:])
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }

@@ -17,8 +17,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -90,7 +92,7 @@ type Server struct {
 // Off reports why the server should not run, or "" when it should: the knob, or an
 // engine that is not on this host.
 func Off(d *env.Docker) string {
-	switch strings.ToLower(strings.TrimSpace(getenv(EnvPrometheus))) {
+	switch strings.ToLower(strings.TrimSpace(os.Getenv(EnvPrometheus))) {
 	case "off", "0", "false", "no":
 		return EnvPrometheus + "=off"
 	}
@@ -105,7 +107,7 @@ func Off(d *env.Docker) string {
 // if Close never runs.
 func Start(ctx context.Context, e *env.Environment, cfg Config) (s *Server, err error) {
 	if cfg.Image == "" {
-		cfg.Image = getenv(EnvImage)
+		cfg.Image = os.Getenv(EnvImage)
 	}
 	if cfg.Image == "" {
 		cfg.Image = DefaultImage
@@ -232,9 +234,8 @@ func (s *Server) logTail(ctx context.Context) string {
 		return ""
 	}
 	defer rc.Close()
-	buf := make([]byte, 64<<10)
-	n, _ := readFull(rc, buf)
-	lines := strings.Split(strings.TrimSpace(string(buf[:n])), "\n")
+	out, _ := io.ReadAll(io.LimitReader(rc, 64<<10))
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if len(lines) > 15 {
 		lines = lines[len(lines)-15:]
 	}
@@ -252,12 +253,11 @@ func (s *Server) PeakMemory(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	buf := make([]byte, 16<<10)
-	n, _ := readFull(rd, buf)
+	status, _ := io.ReadAll(io.LimitReader(rd, 16<<10))
 	if code != 0 {
 		return 0, fmt.Errorf("cat /proc/1/status: exit %d", code)
 	}
-	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(buf[:n])
+	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(status)
 	if m == nil {
 		return 0, errors.New("no VmHWM in /proc/1/status")
 	}
