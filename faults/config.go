@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/moby/moby/client"
+
 	"github.com/pocketbrain/chaos/harness/env"
 )
 
@@ -144,22 +146,96 @@ func (c *config) Heal(ctx context.Context, e *env.Environment) error {
 	return e.Replace(ctx, c.role, env.Change{Env: maps.Clone(c.previous.Env), Image: c.previous.Image})
 }
 
-func (c *config) Proof(ctx context.Context, e *env.Environment) []Proof {
-	cur := e.CurrentEnv(c.role)
-	var keys []string
-	for k := range c.spec.Params {
-		if k == "image" {
-			continue
-		}
+// running inspects the role's container as Docker runs it: its environment, the image
+// reference it was created from and that image's id.
+func (c *config) running(ctx context.Context, e *env.Environment) (vars map[string]string, ref, id string, err error) {
+	ctr, err := e.Container(c.role)
+	if err != nil {
+		return nil, "", "", err
+	}
+	st, err := e.Docker().Client().ContainerInspect(ctx, ctr.GetContainerID(), client.ContainerInspectOptions{})
+	if err != nil {
+		return nil, "", "", fmt.Errorf("inspect %s: %w", c.role, err)
+	}
+	if !st.Container.State.Running {
+		return nil, "", "", fmt.Errorf("container %s is not running (%s)", c.role, st.Container.State.Status)
+	}
+	vars = map[string]string{}
+	for _, kv := range st.Container.Config.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	return vars, st.Container.Config.Image, st.Container.Image, nil
+}
+
+// matches compares the running container with the variables and image it should run
+// with (want[k] "" = unset), never showing a value: they may be secrets.
+func (c *config) matches(ctx context.Context, e *env.Environment, want map[string]string, image string) ([]Proof, error) {
+	vars, ref, id, err := c.running(ctx, e)
+	if err != nil {
+		return []Proof{{What: "container " + string(c.role), Value: err.Error()}}, err
+	}
+	var keys, wrong []string
+	for k, v := range want {
 		state := "set"
-		if cur[k] == "" {
+		if vars[k] == "" {
 			state = "unset"
 		}
 		keys = append(keys, k+" "+state)
+		if vars[k] != v {
+			if v == "" {
+				wrong = append(wrong, k+" should be unset")
+			} else {
+				wrong = append(wrong, k+" does not have the value asked for")
+			}
+		}
 	}
 	sort.Strings(keys)
-	return []Proof{
-		{What: string(c.role) + " image", Value: e.CurrentImage(c.role)},
-		{What: string(c.role) + " variables", Value: strings.Join(keys, ", ")},
+	sort.Strings(wrong)
+	ps := []Proof{{What: string(c.role) + " container image", Value: ref + " (" + shortID(id) + ")"}}
+	if len(keys) > 0 {
+		ps = append(ps, Proof{What: string(c.role) + " container variables", Value: strings.Join(keys, ", ")})
 	}
+	if image != "" {
+		wantID, err := e.Docker().ImageID(ctx, image)
+		if err != nil {
+			return ps, err
+		}
+		if ref != image || id != wantID {
+			wrong = append(wrong, fmt.Sprintf("image is %s (%s), not %s (%s)", ref, shortID(id), image, shortID(wantID)))
+		}
+	}
+	if len(wrong) > 0 {
+		return ps, fmt.Errorf("the %s container Docker runs: %s", c.role, strings.Join(wrong, "; "))
+	}
+	return ps, nil
+}
+
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// Acted: Docker runs the role's container with the variables and image the fault asked for.
+func (c *config) Acted(ctx context.Context, e *env.Environment) ([]Proof, error) {
+	want := map[string]string{}
+	for k, v := range c.spec.Params {
+		if c.spec.Action == "deploy_image" && k == "image" {
+			continue
+		}
+		val, err := resolve(v, e.Secrets)
+		if err != nil {
+			return nil, err
+		}
+		want[k] = val
+	}
+	return c.matches(ctx, e, want, DeployImage(c.spec))
+}
+
+// Healed: Docker runs the role's container with what ran before the fault.
+func (c *config) Healed(ctx context.Context, e *env.Environment) ([]Proof, error) {
+	return c.matches(ctx, e, c.previous.Env, c.previous.Image)
 }

@@ -1,6 +1,8 @@
 // Package faults holds the fault kinds the matrix can name, one file per kind (the etcd
-// robustness-test habit). A fault follows roachprod's lifecycle: Inject, then Heal, with
-// Proof that it acted taken after each; a Guard heals whatever a spec left active.
+// robustness-test habit). A fault follows roachprod's lifecycle: Inject, then wait until
+// its target shows the effect (WaitActed), Heal, then wait until the effect is gone
+// (WaitHealed); a row whose fault did not act fails. A Guard heals whatever a spec left
+// active.
 package faults
 
 import (
@@ -53,8 +55,13 @@ type Fault interface {
 	Spec() Spec
 	Inject(ctx context.Context, e *env.Environment) error
 	Heal(ctx context.Context, e *env.Environment) error
-	// Proof observes the fault's target now (after Inject: it is broken; after Heal: it is not).
-	Proof(ctx context.Context, e *env.Environment) []Proof
+	// Acted looks at the fault's target itself, never at the harness's own bookkeeping:
+	// the proxy and traffic through it, the volume, the container. It returns what it saw,
+	// and an error naming what is missing unless the effect is there now. WaitActed polls
+	// it after Inject.
+	Acted(ctx context.Context, e *env.Environment) ([]Proof, error)
+	// Healed is Acted's mirror after Heal: nil once the effect is gone (WaitHealed).
+	Healed(ctx context.Context, e *env.Environment) ([]Proof, error)
 	// Changes lists the roles whose container (and so published port) the fault replaced
 	// or restarted, so scrape targets can be refreshed.
 	Changes() []env.Role

@@ -3,8 +3,10 @@ package faults
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pocketbrain/chaos/harness/env"
 )
@@ -94,20 +96,108 @@ func (n *network) Heal(ctx context.Context, e *env.Environment) error {
 	return e.Toxi().RemoveToxic(ctx, n.spec.Edge, n.toxicName())
 }
 
-func (n *network) Proof(ctx context.Context, e *env.Environment) []Proof {
+// config reads the proxy's state from Toxiproxy: what is in place on the edge.
+func (n *network) config(ctx context.Context, e *env.Environment) (mine []string, err error) {
 	dirty, err := e.Toxi().Dirty(ctx)
 	if err != nil {
-		return []Proof{{What: "toxiproxy state", Value: "unreadable: " + err.Error()}}
+		return nil, err
 	}
-	var mine []string
 	for _, d := range dirty {
 		if strings.HasPrefix(d, n.spec.Edge+":") {
 			mine = append(mine, d)
 		}
 	}
+	return mine, nil
+}
+
+// probeWait is how long a probe waits for an answer: long enough to see a latency toxic
+// add its delay, short enough to look again soon.
+func (n *network) probeWait() time.Duration {
+	if n.spec.Action == "latency" {
+		return 2*n.latency() + time.Second
+	}
+	return 1500 * time.Millisecond
+}
+
+func (n *network) latency() time.Duration {
+	l, _ := n.attrs["latency"].(int)
+	j, _ := n.attrs["jitter"].(int)
+	return time.Duration(max(l-j, 0)) * time.Millisecond
+}
+
+// Acted: Toxiproxy has the proxy disabled or the toxic in place, and a probe through the
+// proxy met it: refused, cut or left unanswered (down, timeout, reset_peer), or answered
+// no sooner than the latency. The other toxics (bandwidth, slicer, slow_close, limit_data)
+// have no probe that tells them apart from a healthy edge; their proof is the toxic in
+// Toxiproxy and an answer through it.
+func (n *network) Acted(ctx context.Context, e *env.Environment) ([]Proof, error) {
+	mine, err := n.config(ctx, e)
+	if err != nil {
+		return []Proof{{What: "toxiproxy proxy " + n.spec.Edge, Value: "unreadable: " + err.Error()}}, err
+	}
+	want := n.shows()
+	ps := []Proof{{What: "toxiproxy proxy " + n.spec.Edge, Value: strings.Join(mine, "; ")}}
+	if !slices.Contains(mine, want) {
+		return ps, fmt.Errorf("Toxiproxy does not show %q on proxy %s (it shows %q)", want, n.spec.Edge, strings.Join(mine, "; "))
+	}
+	p, err := probeEdge(ctx, e, n.spec.Edge, n.probeWait())
+	if err != nil {
+		return ps, err
+	}
+	ps = append(ps, Proof{What: "probe through proxy " + n.spec.Edge, Value: p.String()})
+	switch n.spec.Action {
+	case "down", "timeout", "reset_peer":
+		if p.Outcome == probeAnswered {
+			return ps, fmt.Errorf("a probe through proxy %s was answered after %s: traffic still passes", n.spec.Edge, p.RTT.Round(time.Millisecond))
+		}
+	case "latency":
+		if p.Outcome != probeAnswered || p.RTT < n.latency() {
+			return ps, fmt.Errorf("a probe through proxy %s was %s, not answered after at least %s", n.spec.Edge, p, n.latency())
+		}
+	default:
+		if p.Outcome != probeAnswered {
+			return ps, fmt.Errorf("a probe through proxy %s was %s", n.spec.Edge, p)
+		}
+	}
+	return ps, nil
+}
+
+// Healed: this fault is gone from the proxy (enabled again, or its toxic removed), and
+// a probe through it is answered (within half the latency, for a latency toxic). When
+// another fault of the row still holds the same proxy (a composite fault: a timeout
+// removed while the edge is down), the probe cannot tell and is skipped.
+func (n *network) Healed(ctx context.Context, e *env.Environment) ([]Proof, error) {
+	mine, err := n.config(ctx, e)
+	if err != nil {
+		return []Proof{{What: "toxiproxy proxy " + n.spec.Edge, Value: "unreadable: " + err.Error()}}, err
+	}
 	v := "clean (enabled, no toxics)"
 	if len(mine) > 0 {
 		v = strings.Join(mine, "; ")
 	}
-	return []Proof{{What: "toxiproxy proxy " + n.spec.Edge, Value: v}}
+	ps := []Proof{{What: "toxiproxy proxy " + n.spec.Edge, Value: v}}
+	if slices.Contains(mine, n.shows()) {
+		return ps, fmt.Errorf("Toxiproxy still shows %q", n.shows())
+	}
+	if len(mine) > 0 {
+		ps = append(ps, Proof{What: "probe through proxy " + n.spec.Edge, Value: "skipped: the proxy still holds another fault"})
+		return ps, nil
+	}
+	p, err := probeEdge(ctx, e, n.spec.Edge, n.probeWait())
+	if err != nil {
+		return ps, err
+	}
+	ps = append(ps, Proof{What: "probe through proxy " + n.spec.Edge, Value: p.String()})
+	if p.Outcome != probeAnswered || (n.spec.Action == "latency" && p.RTT >= n.latency()/2) {
+		return ps, fmt.Errorf("a probe through proxy %s was %s", n.spec.Edge, p)
+	}
+	return ps, nil
+}
+
+// shows is how Toxiproxy's state (Toxi.Dirty) lists this fault.
+func (n *network) shows() string {
+	if n.spec.Action == "down" {
+		return n.spec.Edge + ": disabled"
+	}
+	return fmt.Sprintf("%s: toxic %s (%s)", n.spec.Edge, n.toxicName(), n.spec.Action)
 }

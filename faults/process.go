@@ -3,7 +3,9 @@ package faults
 import (
 	"context"
 	"fmt"
+	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/pocketbrain/chaos/harness/env"
@@ -12,8 +14,9 @@ import (
 // process faults act on a container: stop (SIGTERM, then start), kill (SIGKILL, then
 // start), pause (cgroup freeze, then unpause), restart (a restart is its own heal).
 type process struct {
-	spec Spec
-	role env.Role
+	spec     Spec
+	role     env.Role
+	injected time.Time // a restart must start the container after this
 }
 
 func init() {
@@ -48,6 +51,8 @@ func (p *process) Inject(ctx context.Context, e *env.Environment) error {
 		return err
 	}
 	cli := e.Docker().Client()
+	// Docker's StartedAt has the engine's clock; a second's slack covers a skew with ours.
+	p.injected = time.Now().Add(-time.Second)
 	switch p.spec.Action {
 	case "stop":
 		timeout := 2
@@ -88,15 +93,58 @@ func (p *process) Heal(ctx context.Context, e *env.Environment) error {
 	return nil
 }
 
-func (p *process) Proof(ctx context.Context, e *env.Environment) []Proof {
+// state inspects the role's container.
+func (p *process) state(ctx context.Context, e *env.Environment) (*container.State, []Proof, error) {
 	id, err := p.id(e)
 	if err != nil {
-		return []Proof{{What: "container " + string(p.role), Value: err.Error()}}
+		return nil, []Proof{{What: "container " + string(p.role), Value: err.Error()}}, err
 	}
 	st, err := e.Docker().Client().ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
-		return []Proof{{What: "container " + string(p.role), Value: "inspect failed: " + err.Error()}}
+		return nil, []Proof{{What: "container " + string(p.role), Value: "inspect failed: " + err.Error()}}, err
 	}
 	s := st.Container.State
-	return []Proof{{What: "container " + string(p.role) + " state", Value: fmt.Sprintf("%s (running=%v paused=%v exit=%d restarts=%d)", s.Status, s.Running, s.Paused, s.ExitCode, st.Container.RestartCount)}}
+	v := fmt.Sprintf("%s (running=%v paused=%v exit=%d started=%s)", s.Status, s.Running, s.Paused, s.ExitCode, s.StartedAt)
+	return s, []Proof{{What: "container " + string(p.role) + " state", Value: v}}, nil
+}
+
+// Acted: the container's state is the action's: stopped (exited), killed (exited 137),
+// paused, or restarted (running, started after the inject).
+func (p *process) Acted(ctx context.Context, e *env.Environment) ([]Proof, error) {
+	s, ps, err := p.state(ctx, e)
+	if err != nil {
+		return ps, err
+	}
+	switch p.spec.Action {
+	case "stop":
+		if s.Running {
+			return ps, fmt.Errorf("container %s is still running", p.role)
+		}
+	case "kill":
+		if s.Running || s.ExitCode != 137 {
+			return ps, fmt.Errorf("container %s is not killed (running=%v, exit code %d; SIGKILL exits 137)", p.role, s.Running, s.ExitCode)
+		}
+	case "pause":
+		if !s.Paused {
+			return ps, fmt.Errorf("container %s is not paused", p.role)
+		}
+	case "restart":
+		started, _ := time.Parse(time.RFC3339Nano, s.StartedAt)
+		if !s.Running || !started.After(p.injected) {
+			return ps, fmt.Errorf("container %s was not restarted (running=%v, started %s, inject at %s)", p.role, s.Running, s.StartedAt, p.injected.Format(time.RFC3339Nano))
+		}
+	}
+	return ps, nil
+}
+
+// Healed: the container runs, unpaused.
+func (p *process) Healed(ctx context.Context, e *env.Environment) ([]Proof, error) {
+	s, ps, err := p.state(ctx, e)
+	if err != nil {
+		return ps, err
+	}
+	if !s.Running || s.Paused {
+		return ps, fmt.Errorf("container %s is not running again (%s)", p.role, s.Status)
+	}
+	return ps, nil
 }

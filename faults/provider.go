@@ -80,10 +80,77 @@ func (p *provider) Heal(ctx context.Context, e *env.Environment) error {
 	return err
 }
 
-func (p *provider) Proof(ctx context.Context, e *env.Environment) []Proof {
-	out, err := p.post(ctx, e, "/control/stats", nil)
+// state reads the double's rule (GET /control) and stats (GET /control/stats).
+func (p *provider) state(ctx context.Context, e *env.Environment) (active bool, st providerStats, ps []Proof, err error) {
+	ctl, err := p.post(ctx, e, "/control", nil)
 	if err != nil {
-		return []Proof{{What: "provider double", Value: err.Error()}}
+		return false, st, []Proof{{What: "provider double", Value: err.Error()}}, err
 	}
-	return []Proof{{What: "provider double stats", Value: string(bytes.TrimSpace(out))}}
+	stats, err := p.post(ctx, e, "/control/stats", nil)
+	if err != nil {
+		return false, st, []Proof{{What: "provider double", Value: err.Error()}}, err
+	}
+	var c struct {
+		Active bool `json:"active"`
+	}
+	if err := json.Unmarshal(ctl, &c); err != nil {
+		return false, st, nil, fmt.Errorf("provider double /control: %w", err)
+	}
+	if err := json.Unmarshal(stats, &st); err != nil {
+		return false, st, nil, fmt.Errorf("provider double /control/stats: %w", err)
+	}
+	ps = []Proof{
+		{What: "provider double rule", Value: string(bytes.TrimSpace(ctl))},
+		{What: "provider double stats", Value: string(bytes.TrimSpace(stats))},
+	}
+	return c.Active, st, ps, nil
+}
+
+// providerStats is the double's GET /control/stats (fixtures/provider.Stats).
+type providerStats struct {
+	Requests int64            `json:"requests"`
+	ByStatus map[string]int64 `json:"byStatus"`
+	Canceled int64            `json:"canceled"`
+	Ruled    int64            `json:"ruled"`
+}
+
+// Acted: the rule is active, the worker's requests met it, and for an error status the
+// double served that status.
+func (p *provider) Acted(ctx context.Context, e *env.Environment) ([]Proof, error) {
+	active, st, ps, err := p.state(ctx, e)
+	if err != nil {
+		return ps, err
+	}
+	status := strconv.Itoa(p.control["status"].(int))
+	switch {
+	case !active:
+		return ps, fmt.Errorf("the provider double has no rule active")
+	case st.Ruled == 0:
+		return ps, fmt.Errorf("no request reached the provider double under its rule")
+	case status != "200" && st.ByStatus[status] == 0:
+		return ps, fmt.Errorf("the provider double has served no %s answer yet", status)
+	}
+	return ps, nil
+}
+
+// Healed: no rule is active and a completion the harness sends itself is answered 200.
+func (p *provider) Healed(ctx context.Context, e *env.Environment) ([]Proof, error) {
+	active, _, ps, err := p.state(ctx, e)
+	if err != nil {
+		return ps, err
+	}
+	if active {
+		return ps, fmt.Errorf("the provider double still has a rule active")
+	}
+	req := env.Request{Method: http.MethodPost, Path: "/v1/complete", Body: []byte(`{"prompt":"pb-chaos heal probe"}`), Limit: 1 << 16}
+	began := time.Now()
+	resp, err := e.Do(ctx, env.Provider, req)
+	if err != nil {
+		return ps, err
+	}
+	ps = append(ps, Proof{What: "probe completion", Value: fmt.Sprintf("%d after %s", resp.Status, time.Since(began).Round(time.Millisecond))})
+	if err := resp.Err(env.Provider, req); err != nil {
+		return ps, err
+	}
+	return ps, nil
 }

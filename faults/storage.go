@@ -66,7 +66,7 @@ func (s *storage) run(ctx context.Context, e *env.Environment, script string) (s
 	return out.Log, nil
 }
 
-// dd stops at ENOSPC (its non-zero exit is the point); df then shows the volume at 100%.
+// dd stops at ENOSPC (its non-zero exit is the point); Acted then checks that it did.
 func (s *storage) Inject(ctx context.Context, e *env.Environment) error {
 	_, err := s.run(ctx, e, `for p in $1; do dd if=/dev/zero of=$p/`+fillerName+` bs=4096 2>/dev/null; done; sync; true`)
 	return err
@@ -77,10 +77,43 @@ func (s *storage) Heal(ctx context.Context, e *env.Environment) error {
 	return err
 }
 
-func (s *storage) Proof(ctx context.Context, e *env.Environment) []Proof {
-	out, err := s.run(ctx, e, `for p in $1; do df -k $p | tail -n 1 | awk -v p=$p '{print p": "$3" KiB used, "$4" KiB free ("$5")"}'; done`)
-	if err != nil {
-		return []Proof{{What: "volumes " + s.spec.Target, Value: "df failed: " + err.Error()}}
+// look prints each volume's df line and whether a one-byte test write succeeded; it
+// exits 0 when every volume is as the fault wants it (full: no free space and the write
+// fails; healed: no filler and the write succeeds), 3 otherwise.
+func (s *storage) look(ctx context.Context, e *env.Environment, full bool) ([]Proof, error) {
+	want := "full"
+	if !full {
+		want = "healed"
 	}
-	return []Proof{{What: "volumes " + s.spec.Target, Value: strings.TrimSpace(out)}}
+	script := `bad=0; for p in $1; do
+  free=$(df -k $p | tail -n 1 | awk '{print $4}')
+  if printf x > $p/.pb-chaos-probe 2>/dev/null; then w="test write succeeded"; ok=1; else w="test write failed"; ok=0; fi
+  rm -f $p/.pb-chaos-probe
+  [ -e $p/` + fillerName + ` ] && filler=present || filler=absent
+  echo "$p: ${free} KiB free, $w, filler $filler"
+  if [ "$WANT" = full ]; then [ "$free" = 0 ] && [ $ok = 0 ] || bad=1
+  else [ $ok = 1 ] && [ $filler = absent ] || bad=1; fi
+done; exit $((bad * 3))`
+	out, err := s.run(ctx, e, "WANT="+want+"; "+script)
+	if out == "" && err != nil {
+		out = err.Error()
+	}
+	ps := []Proof{{What: "volumes " + s.spec.Target, Value: strings.TrimSpace(out)}}
+	if err != nil {
+		if full {
+			return ps, fmt.Errorf("volumes %s are not full (no free space and a failing test write): %s", s.spec.Target, strings.TrimSpace(out))
+		}
+		return ps, fmt.Errorf("volumes %s are not writable again: %s", s.spec.Target, strings.TrimSpace(out))
+	}
+	return ps, nil
+}
+
+// Acted: every volume reports 0 KiB free and a one-byte write there fails (ENOSPC).
+func (s *storage) Acted(ctx context.Context, e *env.Environment) ([]Proof, error) {
+	return s.look(ctx, e, true)
+}
+
+// Healed: the filler is gone and a one-byte write succeeds on every volume.
+func (s *storage) Healed(ctx context.Context, e *env.Environment) ([]Proof, error) {
+	return s.look(ctx, e, false)
 }

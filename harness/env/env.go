@@ -421,6 +421,13 @@ func (e *Environment) requestOptions(ctx context.Context, r Role, image string, 
 	if p := HTTPPort(r); p > 0 {
 		exposed = append(exposed, strconv.Itoa(p)+"/tcp")
 	}
+	if r == Toxiproxy {
+		// Each proxy's listen port too: a network fault's proof sends a probe through
+		// the proxy itself (faults/probe.go).
+		for _, ed := range Edges {
+			exposed = append(exposed, strconv.Itoa(ed.Port)+"/tcp")
+		}
+	}
 	slices.Sort(exposed)
 	exposed = slices.Compact(exposed)
 	if len(exposed) > 0 {
@@ -580,6 +587,25 @@ func (e *Environment) URL(ctx context.Context, r Role) (string, error) {
 	}
 	u := url.URL{Scheme: "http", Host: net.JoinHostPort(e.host, mp.Port()), User: url.UserPassword(ControlUser, e.Secrets.ControlToken)}
 	return u.String(), nil
+}
+
+// ProxyAddr is the loopback address at which the harness reaches an edge's Toxiproxy
+// proxy: a connection there goes through the proxy (and its toxics) to the upstream, as
+// the service on the edge's near side connects.
+func (e *Environment) ProxyAddr(ctx context.Context, edge string) (string, error) {
+	ed, ok := EdgeByName(edge)
+	if !ok {
+		return "", fmt.Errorf("no edge %q", edge)
+	}
+	c, err := e.Container(Toxiproxy)
+	if err != nil {
+		return "", err
+	}
+	mp, err := c.MappedPort(ctx, strconv.Itoa(ed.Port)+"/tcp")
+	if err != nil {
+		return "", fmt.Errorf("mapped port of proxy %s: %w", edge, err)
+	}
+	return net.JoinHostPort(e.host, mp.Port()), nil
 }
 
 // ControlUser is the basic-auth user of the control token (fixtures/control.User).

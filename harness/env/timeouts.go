@@ -36,6 +36,9 @@ type Timeouts struct {
 	// FinalSync bounds the drain of every client queue at the end of a row, and the
 	// server's read of every capture after it.
 	FinalSync time.Duration
+	// FaultProof bounds the wait for a fault's effect to show in its target after an
+	// inject, and to be gone after a heal (faults.WaitActed, faults.WaitHealed).
+	FaultProof time.Duration
 }
 
 // DefaultTimeouts suit a 2-core machine with the fast profile.
@@ -54,6 +57,7 @@ func DefaultTimeouts() Timeouts {
 		HTTPCall:       10 * time.Second,
 		FleetCall:      30 * time.Second,
 		FinalSync:      60 * time.Second,
+		FaultProof:     20 * time.Second,
 	}.withOverrides()
 }
 
@@ -65,6 +69,7 @@ var TimeoutEnv = map[string]func(*Timeouts) *time.Duration{
 	"PB_FIRE_TIMEOUT":    func(t *Timeouts) *time.Duration { return &t.Fire },
 	"PB_RECOVER_TIMEOUT": func(t *Timeouts) *time.Duration { return &t.Recover },
 	"PB_RESTORE_TIMEOUT": func(t *Timeouts) *time.Duration { return &t.Restore },
+	"PB_PROOF_TIMEOUT":   func(t *Timeouts) *time.Duration { return &t.FaultProof },
 }
 
 // withOverrides applies the valid PB_*_TIMEOUT variables; CheckTimeoutEnv reports the

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pocketbrain/chaos/faults"
+	"github.com/pocketbrain/chaos/harness/env"
 	"github.com/pocketbrain/chaos/harness/evidence"
 	"github.com/pocketbrain/chaos/harness/signals"
 )
@@ -104,7 +105,8 @@ func (s *Scenario) Steady(ctx context.Context, what string, cond signals.Conditi
 
 // Inject injects the fault set through the runner's guard, in order, records each spec
 // as the row's fault (the evidence holds one fault per row: the last spec stays), marks
-// the set injected once every fault is in, and records each fault's proof.
+// the set injected once every fault is in, and then proves that each one acted: a fault
+// whose target does not show its effect fails the row ("fault did not act").
 func (s *Scenario) Inject(ctx context.Context, specs ...faults.Spec) error {
 	var injected []faults.Fault
 	for _, spec := range specs {
@@ -115,8 +117,7 @@ func (s *Scenario) Inject(ctx context.Context, specs ...faults.Spec) error {
 		injected = append(injected, f)
 	}
 	s.MarkInjected()
-	s.Prove(ctx, "after inject: ", injected...)
-	return nil
+	return s.Prove(ctx, "after inject: ", injected...)
 }
 
 // InjectFault injects one fault through the guard (and refreshes the scrape targets if
@@ -157,13 +158,17 @@ func (s *Scenario) faultParams(spec faults.Spec) map[string]string {
 }
 
 // RemoveFault heals one fault of InjectFault before the mitigation (a step of a
-// composite fault that has done its part); Mitigate then leaves it alone.
+// composite fault that has done its part) and proves it gone; Mitigate then leaves it
+// alone.
 func (s *Scenario) RemoveFault(ctx context.Context, f faults.Fault) error {
 	if err := s.r.Guard.Heal(ctx, s.r.Stack.Env, f); err != nil {
 		return fmt.Errorf("remove %s: %w", f.Spec(), err)
 	}
 	s.forget(f)
-	return s.r.refresh(ctx, f)
+	if err := s.r.refresh(ctx, f); err != nil {
+		return err
+	}
+	return s.ProveHealed(ctx, "after removal: ", f)
 }
 
 func (s *Scenario) forget(f faults.Fault) {
@@ -182,13 +187,31 @@ func (s *Scenario) MarkInjected() {
 	_ = s.rr.Injected(s.injected)
 }
 
-// Prove records each fault's proof, each line's "what" prefixed ("after inject: ").
-func (s *Scenario) Prove(ctx context.Context, prefix string, fs ...faults.Fault) {
+// Prove waits (Timeouts.FaultProof) until each fault's target shows its effect
+// (faults.WaitActed) and records what it saw, each line's "what" prefixed ("after
+// inject: "). The error is the first fault that did not act.
+func (s *Scenario) Prove(ctx context.Context, prefix string, fs ...faults.Fault) error {
+	return s.prove(ctx, prefix, faults.WaitActed, fs)
+}
+
+// ProveHealed is Prove after a heal: each fault's effect must be gone (faults.WaitHealed).
+func (s *Scenario) ProveHealed(ctx context.Context, prefix string, fs ...faults.Fault) error {
+	return s.prove(ctx, prefix, faults.WaitHealed, fs)
+}
+
+func (s *Scenario) prove(ctx context.Context, prefix string, wait func(context.Context, *env.Environment, faults.Fault, time.Duration) ([]faults.Proof, error), fs []faults.Fault) error {
 	for _, f := range fs {
-		for _, p := range f.Proof(ctx, s.r.Stack.Env) {
+		ps, err := wait(ctx, s.r.Stack.Env, f, s.r.timeouts().FaultProof)
+		for _, p := range ps {
 			_ = s.rr.AddProof(prefix+p.What, p.Value)
 		}
+		if err != nil {
+			_ = s.rr.AddProof(prefix+"verdict", err.Error())
+			return err
+		}
+		s.Say("proof", "%s%s: ok", prefix, f.Spec())
 	}
+	return nil
 }
 
 // Detect waits (Timeouts.Detect) for the detection cond and records the moment.
@@ -269,8 +292,7 @@ func (s *Scenario) Mitigate(ctx context.Context, m Mitigation) error {
 		}
 	}
 	_ = s.rr.Mitigated(m.Action, time.Now())
-	s.Prove(ctx, "after mitigation: ", healed...)
-	return nil
+	return s.ProveHealed(ctx, "after mitigation: ", healed...)
 }
 
 // Recover waits (Timeouts.Recover) for the recovery cond and records the moment.

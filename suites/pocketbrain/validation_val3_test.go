@@ -66,7 +66,10 @@ func valCursorReset(ctx context.Context, s *scenario.Scenario) error {
 	defer s.Timeline(context.WithoutCancel(ctx), scenario.Chart{OmitEmpty: true, Signals: []string{
 		"sum(sync_queue_depth)", "sum(pocketbrain_sync_push_mutations_total)", "sum(pocketbrain_sync_pruned_rows_total)", "sum(pocketbrain_sync_cursor_resets_total)", "sum(sync_cursor_resets_total)",
 	}})
-	if err := scenario.Sleep(ctx, 3*time.Second); err != nil {
+	if err := s.Prove(ctx, "after inject: ", deaf); err != nil {
+		return err
+	}
+	if err := scenario.Sleep(ctx, time.Until(t0.Add(3*time.Second))); err != nil {
 		return err
 	}
 	cut, err := s.InjectFault(ctx, cutSpec)
@@ -77,7 +80,9 @@ func valCursorReset(ctx context.Context, s *scenario.Scenario) error {
 	if err := s.RemoveFault(ctx, deaf); err != nil {
 		return err
 	}
-	s.Prove(ctx, "after inject: ", cut)
+	if err := s.Prove(ctx, "after inject: ", cut); err != nil {
+		return err
+	}
 	sD, err := scrape(ctx, env.Server)
 	if err != nil {
 		return err
