@@ -239,3 +239,22 @@ func (c *config) Acted(ctx context.Context, e *env.Environment) ([]Proof, error)
 func (c *config) Healed(ctx context.Context, e *env.Environment) ([]Proof, error) {
 	return c.matches(ctx, e, c.previous.Env, c.previous.Image)
 }
+
+// Supersede hands the undoing of old over to applied when applied replaced the same
+// role's configuration after old did (a rollback or a config fix over a bad deploy):
+// applied's heal then restores what ran before old, and old needs no heal of its own.
+// It reports whether it did; any other pair is left alone.
+func Supersede(applied, old Fault) bool {
+	a, ok1 := applied.(*config)
+	o, ok2 := old.(*config)
+	if !ok1 || !ok2 || a == o || a.role != o.role || o.previous.Env == nil || a.previous.Env == nil {
+		return false
+	}
+	before := maps.Clone(a.previous.Env)
+	maps.Copy(before, o.previous.Env)
+	a.previous.Env = before
+	if o.previous.Image != "" {
+		a.previous.Image = o.previous.Image
+	}
+	return true
+}

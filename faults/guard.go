@@ -34,6 +34,9 @@ func (g *Guard) Heal(ctx context.Context, e *env.Environment, f Fault) error {
 	return err
 }
 
+// Forget drops f without healing it: another fault took over its undoing (Supersede).
+func (g *Guard) Forget(f Fault) { g.forget(f) }
+
 func (g *Guard) forget(f Fault) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

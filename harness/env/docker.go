@@ -65,6 +65,24 @@ func (d *Docker) ImageID(ctx context.Context, ref string) (string, error) {
 	return res.ID, nil
 }
 
+// RevisionLabel is the image label `make images` stamps with the revision it built a
+// service's binary at (the same value as -X main.revision).
+const RevisionLabel = "pocketbrain.chaos.revision"
+
+// ImageLabel returns one label of a local image ("" when the image has no such label).
+func (d *Docker) ImageLabel(ctx context.Context, ref, key string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout.DockerCall)
+	defer cancel()
+	res, err := d.cli.ImageInspect(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	if res.Config == nil {
+		return "", nil
+	}
+	return res.Config.Labels[key], nil
+}
+
 // ServerVersion is the engine's version, for provenance.
 func (d *Docker) ServerVersion(ctx context.Context) string {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout.DockerCall)

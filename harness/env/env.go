@@ -33,7 +33,7 @@ type Config struct {
 	Roles     []Role
 	Images    Images
 	Timeouts  Timeouts
-	Revision  string            // RELEASE_REVISION given to the server
+	Revision  string            // RELEASE_REVISION given to the server; "": none, it reports its stamped revision
 	Clients   int               // simulated clients in the fleet
 	VolumeMiB int               // size of each client data volume (tmpfs)
 	Env       map[Role]Settings // per-role overrides, applied last
@@ -68,7 +68,8 @@ func WithServiceEnv(r Role, s Settings) Option {
 // WithTimeouts replaces the timeouts.
 func WithTimeouts(t Timeouts) Option { return func(c *Config) { c.Timeouts = t } }
 
-// WithRevision sets the release revision the server reports.
+// WithRevision makes the server report rev (RELEASE_REVISION) instead of the revision
+// stamped into its binary.
 func WithRevision(rev string) Option { return func(c *Config) { c.Revision = rev } }
 
 // WithClients sets the size of the client fleet.
@@ -121,7 +122,6 @@ func Start(ctx context.Context, opts ...Option) (env *Environment, err error) {
 		Roles:     FullStack,
 		Images:    ImagesFromEnv(),
 		Timeouts:  DefaultTimeouts(),
-		Revision:  "dev",
 		Clients:   10,
 		VolumeMiB: 8,
 		Env:       map[Role]Settings{},

@@ -84,14 +84,15 @@ func RunConfigCheck(ctx context.Context, g *Spec, images env.Images, run OneOffR
 const imageIDShown = 19
 
 // Deploy is step 4 on the reference stack: the running server is replaced with the
-// release's server image (no pull: a local image) and RELEASE_REVISION = revision, the
-// monitor's targets follow it, and the new container must answer /ready 200 within
-// Timeouts.SteadyState. began is when the deploy began (the caller's clock, so that the
-// canary can report what fired since). An error is the deploy's failure.
-func Deploy(ctx context.Context, s *stack.Stack, g *Spec, revision string, began time.Time) (evidence.GateStep, error) {
+// release's server image (no pull: a local image), which reports the revision stamped
+// into its binary at build time; the monitor's targets follow it, and the new container
+// must answer /ready 200 within Timeouts.SteadyState. began is when the deploy began
+// (the caller's clock, so that the canary can report what fired since). An error is the
+// deploy's failure.
+func Deploy(ctx context.Context, s *stack.Stack, g *Spec, began time.Time) (evidence.GateStep, error) {
 	step := g.Step(4)
 	img := s.Env.Config().Images[env.Server]
-	err := s.Env.Replace(ctx, env.Server, env.Change{Image: img, Env: env.Settings{"RELEASE_REVISION": revision}})
+	err := s.Env.Replace(ctx, env.Server, env.Change{Image: img})
 	if err == nil {
 		err = s.RefreshTargets(ctx)
 	}
@@ -108,8 +109,8 @@ func Deploy(ctx context.Context, s *stack.Stack, g *Spec, revision string, began
 		id = id[:imageIDShown]
 	}
 	return step.Record(evidence.GatePass,
-		fmt.Sprintf("server replaced with %s (%s), RELEASE_REVISION=%s; new container /ready 200 %s after the deploy began — %s",
-			img, id, revision, time.Since(began).Round(time.Millisecond), step.OnReferenceStack)), nil
+		fmt.Sprintf("server replaced with %s (%s), built at revision %s; new container /ready 200 %s after the deploy began — %s",
+			img, id, s.IntendedRevision(), time.Since(began).Round(time.Millisecond), step.OnReferenceStack)), nil
 }
 
 // DeployDrift is the rollback trigger that compares the running revision with the

@@ -27,8 +27,9 @@ type Profile struct {
 	ControlSpan, CanarySpan time.Duration
 	// OutDir receives evidence.json, the reports and JUnit.
 	OutDir string
-	// Revision is the release revision under test (the server reports it; the deploy
-	// drift trigger compares it with the intended one).
+	// Revision, when set (PB_REVISION), is the release revision under test: the server
+	// is told to report it and the deploy-drift trigger compares with it. Empty (the
+	// default): the revision stamped into the server image at build time.
 	Revision string
 	// Clients is the size of the simulated fleet.
 	Clients int
@@ -54,11 +55,11 @@ const maxSeed = 10_000_000
 
 // FromEnv reads the profile; errors name the variable and the fix.
 func FromEnv() (Profile, error) {
-	p := Profile{Name: "fast", ForScale: 1.0 / 30, ControlSpan: 20 * time.Second, CanarySpan: 20 * time.Second, Clients: 10, Revision: "dev", SeedCaptures: 100_000}
+	p := Profile{Name: "fast", ForScale: 1.0 / 30, ControlSpan: 20 * time.Second, CanarySpan: 20 * time.Second, Clients: 10, SeedCaptures: 100_000}
 	switch v := strings.TrimSpace(os.Getenv(EnvProfile)); v {
 	case "", "fast":
 	case "release":
-		p = Profile{Name: "release", ForScale: 1.0 / 30, ControlSpan: 2 * time.Minute, CanarySpan: 30 * time.Minute, Clients: 10, Revision: "dev", SeedCaptures: 1_000_000}
+		p = Profile{Name: "release", ForScale: 1.0 / 30, ControlSpan: 2 * time.Minute, CanarySpan: 30 * time.Minute, Clients: 10, SeedCaptures: 1_000_000}
 	default:
 		return p, fmt.Errorf("%s=%q: unknown profile; use fast or release", EnvProfile, v)
 	}

@@ -66,8 +66,9 @@ type Row struct {
 
 // Mitigation is the first mitigation of the document, as the harness applies it.
 type Mitigation struct {
-	// Action: "heal" undoes the faults; "apply" heals and then applies Faults (e.g.
-	// restore a config overlap, roll back to another image).
+	// Action: "heal" undoes the faults; "apply" applies Faults alone (restore a config
+	// overlap, roll back to another image) with the injected faults left in place, so
+	// that only the mitigation can bring the row back.
 	Action string        `yaml:"action" json:"action"`
 	Faults []faults.Spec `yaml:"faults,omitempty" json:"faults,omitempty"`
 	Note   string        `yaml:"note" json:"note"`

@@ -246,25 +246,33 @@ func (s *Scenario) Fire(ctx context.Context, triggers []string) error {
 	return nil
 }
 
-// Mitigation is a first mitigation: heal the faults, then apply changes, if any.
+// Mitigation is a first mitigation, as the document writes it.
 type Mitigation struct {
 	// Action is the mitigation as the evidence records it.
 	Action string
 	// Line is the progress line (Action when empty).
 	Line string
-	// Apply are faults.Specs applied after the heal (a config change, a rollback); the
-	// guard undoes them after the spec.
+	// Apply, when not empty, are the changes the mitigation makes (faults.Specs: a
+	// config change, a rollback to another image). They are applied alone: the injected
+	// faults stay in place, so only the mitigation can bring the row back (a rollback that
+	// changes nothing fails the row). Empty: the mitigation is to heal the faults.
 	Apply []faults.Spec
 }
 
-// Mitigate heals every fault still active (last injected first), records the heal,
-// applies m.Apply, records the mitigation and, for each healed fault, its proof.
+// Mitigate applies the first mitigation. Without Apply it heals every fault still
+// active (last injected first) and proves each one gone (faults.WaitHealed). With Apply
+// it heals nothing: it applies the changes, proves that each one acted, and hands the
+// faults they superseded (the same role's config, replaced) over to them, so that the
+// guard, healing the change after the row, restores what ran before the fault.
 func (s *Scenario) Mitigate(ctx context.Context, m Mitigation) error {
 	line := m.Line
 	if line == "" {
 		line = m.Action
 	}
 	s.Say("mitigate", "%s", line)
+	if len(m.Apply) > 0 {
+		return s.apply(ctx, m)
+	}
 	healed := append([]faults.Fault(nil), s.active...)
 	for i := len(healed) - 1; i >= 0; i-- {
 		f := healed[i]
@@ -278,21 +286,37 @@ func (s *Scenario) Mitigate(ctx context.Context, m Mitigation) error {
 	}
 	s.healed = time.Now()
 	_ = s.rr.Healed(s.healed)
+	_ = s.rr.Mitigated(m.Action, time.Now())
+	return s.ProveHealed(ctx, "after mitigation: ", healed...)
+}
+
+func (s *Scenario) apply(ctx context.Context, m Mitigation) error {
+	var applied []faults.Fault
 	for _, spec := range m.Apply {
 		f, err := faults.New(spec)
 		if err != nil {
 			return err
 		}
-		s.Say("mitigate", "apply %s", spec)
+		s.Say("mitigate", "apply %s (the injected faults stay in place)", spec)
 		if err := s.r.Guard.Inject(ctx, s.r.Stack.Env, f); err != nil {
 			return fmt.Errorf("mitigation: apply %s: %w", spec, err)
 		}
 		if err := s.r.refresh(ctx, f); err != nil {
 			return err
 		}
+		for _, old := range append([]faults.Fault(nil), s.active...) {
+			if faults.Supersede(f, old) {
+				s.forget(old)
+				s.r.Guard.Forget(old)
+			}
+		}
+		applied = append(applied, f)
 	}
+	// The moment the mitigation took effect: recovery counts from here.
+	s.healed = time.Now()
+	_ = s.rr.Healed(s.healed)
 	_ = s.rr.Mitigated(m.Action, time.Now())
-	return s.ProveHealed(ctx, "after mitigation: ", healed...)
+	return s.Prove(ctx, "after mitigation: ", applied...)
 }
 
 // Recover waits (Timeouts.Recover) for the recovery cond and records the moment.

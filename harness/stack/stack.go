@@ -34,7 +34,8 @@ type Options struct {
 	Roles []env.Role
 	// ForScale multiplies every `for:` and every range window of the rules (1 = production).
 	ForScale float64
-	// IntendedRevision is the release the deploy-drift trigger compares against.
+	// IntendedRevision is the release the deploy-drift trigger compares against; "": the
+	// revision stamped into the server image (its env.RevisionLabel).
 	IntendedRevision string
 	// Interval is the scrape and evaluation interval.
 	Interval time.Duration
@@ -116,9 +117,6 @@ func Up(ctx context.Context, prog *program.Program, o Options) (s *Stack, err er
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
-	if o.IntendedRevision == "" {
-		o.IntendedRevision = "dev"
-	}
 	rules, err := Check(prog, o.Roles, o.ForScale)
 	if err != nil {
 		return nil, err
@@ -144,6 +142,9 @@ func Up(ctx context.Context, prog *program.Program, o Options) (s *Stack, err er
 	envOpts := append([]env.Option{env.WithRoles(o.Roles...), env.WithLog(o.Log)}, o.EnvOptions...)
 	s.Env, err = env.Start(ctx, envOpts...)
 	if err != nil {
+		return s, err
+	}
+	if err := s.intendRevision(ctx); err != nil {
 		return s, err
 	}
 	if err := s.RefreshTargets(ctx); err != nil {
@@ -331,4 +332,27 @@ func Preflight(ctx context.Context, roles []env.Role) error {
 	defer d.Close()
 	_, err = d.CheckImages(ctx, env.ImagesFromEnv(), roles)
 	return err
+}
+
+// IntendedRevision is the release under test: what pocketbrain_release_intended_info
+// reports and the deploy-drift trigger compares pocketbrain_build_info with.
+func (s *Stack) IntendedRevision() string { return s.opts.IntendedRevision }
+
+// intendRevision reads the intended revision from the server image's stamp, unless the
+// caller named one (PB_REVISION). The drift trigger then compares two facts of the
+// artifact: what it was built at, and what the running binary reports.
+func (s *Stack) intendRevision(ctx context.Context) error {
+	if s.opts.IntendedRevision != "" || !s.Env.Has(env.Server) {
+		return nil
+	}
+	img := s.Env.CurrentImage(env.Server)
+	rev, err := s.Env.Docker().ImageLabel(ctx, img, env.RevisionLabel)
+	if err != nil {
+		return fmt.Errorf("intended revision: inspect %s: %w", img, err)
+	}
+	if rev == "" {
+		return fmt.Errorf("intended revision: the server image %s has no %s label (make images stamps it); set PB_REVISION to the revision its pocketbrain_build_info reports", img, env.RevisionLabel)
+	}
+	s.opts.IntendedRevision = rev
+	return nil
 }

@@ -70,7 +70,7 @@ var _ = Describe("Release gate", Ordered, Label("gate"), func() {
 
 	It("step 4: deploy puts the release's server image with the intended revision in place", func(ctx SpecContext) {
 		deployStartedAt = time.Now()
-		s, err := gate.Deploy(ctx, st, g, prof.Revision, deployStartedAt)
+		s, err := gate.Deploy(ctx, st, g, deployStartedAt)
 		if err != nil {
 			failStep(4, fmt.Errorf("deploy: %w", err))
 			Fail(err.Error())
@@ -79,7 +79,7 @@ var _ = Describe("Release gate", Ordered, Label("gate"), func() {
 	}, NodeTimeout(3*time.Minute))
 
 	It("step 5: verify finds the stack ready at the intended revision with no drift", func(ctx SpecContext) {
-		s, problems := gate.Verify(ctx, st, g, prof.Revision)
+		s, problems := gate.Verify(ctx, st, g, st.IntendedRevision())
 		record(s)
 		Expect(problems).To(BeEmpty())
 	}, NodeTimeout(3*time.Minute))

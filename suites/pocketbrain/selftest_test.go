@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/pocketbrain/chaos/faults"
 	"github.com/pocketbrain/chaos/harness/env"
 	"github.com/pocketbrain/chaos/harness/evidence"
 	"github.com/pocketbrain/chaos/harness/program"
@@ -27,6 +28,10 @@ import (
 //	PB_SELFTEST=leak   a spec plants the run's generated secrets in an evidence field, a
 //	                   progress line and a Gomega failure message, and fails (suites/secrets
 //	                   then finds none of them in any output)
+//	PB_SELFTEST=noop-rollback  RG-readiness-bad-release (or PB_SELFTEST_ROW) runs with a
+//	                   rollback that redeploys the bad artifact itself: the harness heals
+//	                   nothing first, so the row must fail at recovery (issue 12 §4;
+//	                   suites/leaks TestNoopRollbackFails)
 //	PB_SELFTEST=pause-control  the client fleet is paused (POST /pause) for the no-fault
 //	                   control, which must fail naming the missing traffic (issue 12 §3:
 //	                   quiet because absent is not quiet; suites/leaks TestPausedControlFails)
@@ -165,3 +170,62 @@ var _ = func() bool {
 	})
 	return true
 }()
+
+// PB_SELFTEST=noop-rollback: the rollback row with a mitigation that changes nothing (it
+// redeploys the artifact the fault deployed, the way a rollback to an identical image
+// would). Since the harness no longer heals the fault before the mitigation, only a
+// rollback to a different artifact brings the row back: this one must fail.
+var _ = func() bool {
+	if os.Getenv("PB_SELFTEST") != "noop-rollback" {
+		return false
+	}
+	Describe("Harness self-test: a rollback that changes nothing fails its row", Label("selftest"), func() {
+		It("runs the bad-release row with a no-op rollback, which fails", func(ctx SpecContext) {
+			row := noopRollbackRow()
+			rr, err := rec.BeginRow(evidence.RowSpec{ID: "selftest-noop-rollback-" + row.ID, Name: "self-test: " + row.ID + " with a rollback that redeploys the bad artifact", Runbook: row.Runbook})
+			Expect(err).NotTo(HaveOccurred())
+			runErr := runner.Run(ctx, row, rr)
+			if runErr != nil {
+				_ = rr.Fail(st.Env.Redact(runErr.Error()))
+			} else {
+				_ = rr.Pass()
+			}
+			Expect(runErr).NotTo(HaveOccurred())
+		}, NodeTimeout(8*time.Minute))
+	})
+	return true
+}()
+
+// noopRollbackRow is PB_SELFTEST_ROW's row (default RG-readiness-bad-release) whose
+// mitigation redeploys, in place of each artifact it rolls back to, the one the row's
+// fault deployed.
+func noopRollbackRow() program.Row {
+	id := os.Getenv("PB_SELFTEST_ROW")
+	if id == "" {
+		id = "RG-readiness-bad-release"
+	}
+	var row program.Row
+	for _, r := range prog.Matrix.Rows {
+		if r.ID == id {
+			row = r
+		}
+	}
+	Expect(row.ID).NotTo(BeEmpty(), "PB_SELFTEST_ROW=%s is not a row of the matrix", id)
+	bad := map[string]string{}
+	for _, f := range row.Faults {
+		if img := faults.DeployImage(f); img != "" {
+			bad[f.Target] = img
+		}
+	}
+	var noop []faults.Spec
+	for _, m := range row.Mitigation.Faults {
+		if img, ok := bad[m.Target]; ok && faults.DeployImage(m) != "" {
+			m.Params = map[string]string{"image": img}
+		}
+		noop = append(noop, m)
+	}
+	Expect(noop).NotTo(BeEmpty(), "row %s has no rollback to make a no-op of", id)
+	row.Mitigation.Faults = noop
+	row.Mitigation.Note = "self-test: a rollback to the bad artifact itself"
+	return row
+}
