@@ -31,8 +31,8 @@ func (s Spec) String() string {
 	}
 	var ps []string
 	for k, v := range s.Params {
-		if s.Kind == "config" {
-			v = "…" // config values may hold secrets; names are enough
+		if s.Kind == "config" && k != "image" {
+			v = "…" // config values may hold secrets; names are enough (an image is not one)
 		}
 		ps = append(ps, k+"="+v)
 	}

@@ -89,3 +89,20 @@ func TestCheckLocalImage(t *testing.T) {
 	require.Equal(t, "x:1", DeployImage(Spec{Kind: "config", Action: "deploy_image", Target: "server", Params: map[string]string{"image": "x:1"}}))
 	require.Empty(t, DeployImage(Spec{Kind: "config", Action: "set_env", Target: "server", Params: map[string]string{"image": "x:1"}}))
 }
+
+// A rollback over a bad deploy takes over its undoing: healing the rollback restores what
+// ran before the bad deploy, not the bad deploy itself.
+func TestSupersedeHandsTheUndoingOver(t *testing.T) {
+	bad := &config{spec: Spec{Kind: "config", Action: "deploy_image", Target: "server"}, role: env.Server,
+		previous: env.Change{Env: env.Settings{"A": "before"}, Image: "server:dev"}}
+	rollback := &config{spec: Spec{Kind: "config", Action: "deploy_image", Target: "server"}, role: env.Server,
+		previous: env.Change{Env: env.Settings{"A": "bad", "B": "kept"}, Image: "server:bad-release"}}
+	require.True(t, Supersede(rollback, bad))
+	require.Equal(t, env.Change{Env: env.Settings{"A": "before", "B": "kept"}, Image: "server:dev"}, rollback.previous)
+
+	other := &config{spec: Spec{Kind: "config", Action: "set_env", Target: "worker"}, role: env.Worker, previous: env.Change{Env: env.Settings{}}}
+	require.False(t, Supersede(rollback, other), "another role's config is not superseded")
+	net, err := New(Spec{Kind: "network", Action: "down", Edge: "redis"})
+	require.NoError(t, err)
+	require.False(t, Supersede(rollback, net), "a network fault is not superseded by a config change")
+}

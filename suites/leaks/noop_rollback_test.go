@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// TestNoopRollbackFails: the bad-release row runs with a rollback that redeploys the
-// bad artifact itself (PB_SELFTEST=noop-rollback, suites/pocketbrain/selftest_test.go).
+// TestNoopRollbackFails: the bad-release row runs with a mitigation that changes nothing
+// (PB_SELFTEST=noop-rollback, suites/pocketbrain/selftest_test.go).
 // The harness heals nothing before a rollback (issue 12 §4), so the row must fail at
 // recovery; when it healed first, this row passed, and so would any rollback that does
 // nothing.
@@ -17,7 +17,7 @@ func TestNoopRollbackFails(t *testing.T) {
 	code := r.wait(t, 8*time.Minute)
 	t.Logf("exit %d after %s", code, r.ended.Round(time.Millisecond))
 	if code == 0 {
-		t.Errorf("suite passed although the rollback redeployed the bad artifact")
+		t.Errorf("suite passed although the mitigation changed nothing")
 	}
 	noLeftovers(t, d, r.cmd.Process.Pid)
 	ev := readEvidence(t, r.out)

@@ -29,9 +29,9 @@ import (
 //	                   progress line and a Gomega failure message, and fails (suites/secrets
 //	                   then finds none of them in any output)
 //	PB_SELFTEST=noop-rollback  RG-readiness-bad-release (or PB_SELFTEST_ROW) runs with a
-//	                   rollback that redeploys the bad artifact itself: the harness heals
-//	                   nothing first, so the row must fail at recovery (issue 12 §4;
-//	                   suites/leaks TestNoopRollbackFails)
+//	                   mitigation that changes nothing: the harness heals nothing first,
+//	                   so the row must fail at recovery (issue 12 §4; suites/leaks
+//	                   TestNoopRollbackFails)
 //	PB_SELFTEST=pause-control  the client fleet is paused (POST /pause) for the no-fault
 //	                   control, which must fail naming the missing traffic (issue 12 §3:
 //	                   quiet because absent is not quiet; suites/leaks TestPausedControlFails)
@@ -171,10 +171,10 @@ var _ = func() bool {
 	return true
 }()
 
-// PB_SELFTEST=noop-rollback: the rollback row with a mitigation that changes nothing (it
-// redeploys the artifact the fault deployed, the way a rollback to an identical image
-// would). Since the harness no longer heals the fault before the mitigation, only a
-// rollback to a different artifact brings the row back: this one must fail.
+// PB_SELFTEST=noop-rollback: the rollback row with a mitigation that changes nothing (an
+// inert variable, so the role restarts with what it ran). Since the harness no longer
+// heals the fault before the mitigation, only a rollback to a different artifact brings
+// the row back: this one must fail (with the heal first, it passed).
 var _ = func() bool {
 	if os.Getenv("PB_SELFTEST") != "noop-rollback" {
 		return false
@@ -196,9 +196,9 @@ var _ = func() bool {
 	return true
 }()
 
-// noopRollbackRow is PB_SELFTEST_ROW's row (default RG-readiness-bad-release) whose
-// mitigation redeploys, in place of each artifact it rolls back to, the one the row's
-// fault deployed.
+// noopRollbackRow is PB_SELFTEST_ROW's row (default RG-readiness-bad-release) with a
+// mitigation that does nothing for the row: an inert variable set on each role the fault
+// redeployed (a restart of whatever runs there, like a rollback to the same artifact).
 func noopRollbackRow() program.Row {
 	id := os.Getenv("PB_SELFTEST_ROW")
 	if id == "" {
@@ -211,21 +211,13 @@ func noopRollbackRow() program.Row {
 		}
 	}
 	Expect(row.ID).NotTo(BeEmpty(), "PB_SELFTEST_ROW=%s is not a row of the matrix", id)
-	bad := map[string]string{}
-	for _, f := range row.Faults {
-		if img := faults.DeployImage(f); img != "" {
-			bad[f.Target] = img
-		}
-	}
 	var noop []faults.Spec
-	for _, m := range row.Mitigation.Faults {
-		if img, ok := bad[m.Target]; ok && faults.DeployImage(m) != "" {
-			m.Params = map[string]string{"image": img}
+	for _, f := range row.Faults {
+		if faults.DeployImage(f) != "" {
+			noop = append(noop, faults.Spec{Kind: "config", Action: "set_env", Target: f.Target, Params: map[string]string{"PB_SELFTEST_NOOP": "1"}})
 		}
-		noop = append(noop, m)
 	}
-	Expect(noop).NotTo(BeEmpty(), "row %s has no rollback to make a no-op of", id)
-	row.Mitigation.Faults = noop
-	row.Mitigation.Note = "self-test: a rollback to the bad artifact itself"
+	Expect(noop).NotTo(BeEmpty(), "row %s deploys no artifact to roll back", id)
+	row.Mitigation = program.Mitigation{Action: "apply", Faults: noop, Note: "self-test: a mitigation that changes nothing for the row"}
 	return row
 }
