@@ -152,7 +152,8 @@ func TestDeployImagesMustExistLocally(t *testing.T) {
 	require.True(t, refs["pocketbrain-local/server:previous"], "the rollback row deploys server:previous: %v", refs)
 
 	local := map[string]bool{"pocketbrain-local/server:dev": true, "pocketbrain-local/clients:dev": true,
-		"pocketbrain-local/server:bad-release": true, "pocketbrain-local/server:drift": true}
+		"pocketbrain-local/server:bad-release": true, "pocketbrain-local/server:drift": true,
+		"pocketbrain-local/clients:bad-release": true, "pocketbrain-local/clients:previous": true}
 	lookup := func(_ context.Context, ref string) (string, error) {
 		if local[ref] {
 			return "sha256:" + ref, nil

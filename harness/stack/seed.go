@@ -3,13 +3,11 @@ package stack
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	tcexec "github.com/testcontainers/testcontainers-go/exec"
 
 	"github.com/pocketbrain/chaos/harness/env"
 )
@@ -86,10 +84,6 @@ func Grow(ctx context.Context, e *env.Environment, from, to int, wait time.Durat
 		return res, nil
 	}
 	res.Owners = max(1, to/capturesPerOwner)
-	pg, err := e.Container(env.Postgres)
-	if err != nil {
-		return res, err
-	}
 	// The users pause while the seed holds the log lock: their pushes would time out
 	// behind it and count as sync failures before the first row. Sync goes on.
 	fleet := e.Has(env.Clients)
@@ -99,21 +93,7 @@ func Grow(ctx context.Context, e *env.Environment, from, to int, wait time.Durat
 		}
 		defer func() { _ = fleetCall(context.WithoutCancel(ctx), e, "/resume") }()
 	}
-	psql := func(ctx context.Context, sql ...string) (string, error) {
-		cmd := []string{"/usr/lib/postgresql/15/bin/psql", "-U", "pocketbrain", "-d", "pocketbrain", "-v", "ON_ERROR_STOP=1", "-qAt"}
-		for _, q := range sql {
-			cmd = append(cmd, "-c", q)
-		}
-		code, out, err := pg.Exec(ctx, cmd, tcexec.Multiplexed(), tcexec.WithUser("postgres"))
-		if err != nil {
-			return "", err
-		}
-		b, _ := io.ReadAll(out)
-		if code != 0 {
-			return "", fmt.Errorf("psql exited %d: %s", code, e.Redact(strings.TrimSpace(string(b))))
-		}
-		return strings.TrimSpace(string(b)), nil
-	}
+	psql := e.Psql
 	// The server creates its schema once Postgres answers it; the seed goes into those tables.
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
