@@ -237,6 +237,11 @@ func (s *Stack) RefreshTargets(ctx context.Context) error {
 			}
 			base, err := s.Env.URL(ctx, t.Role)
 			if err != nil {
+				if running, rerr := s.Env.Running(ctx, t.Role); rerr == nil && !running {
+					// A stopped or killed container has no published port: its target
+					// keeps the old address and fails to scrape (up 0) until it is back.
+					continue
+				}
 				return err
 			}
 			url = base + t.Path
