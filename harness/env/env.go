@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +25,8 @@ import (
 	"github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/pocketbrain/chaos/harness/history"
 )
 
 // Config describes one environment. Build it with Option functions: defaults first,
@@ -39,6 +42,9 @@ type Config struct {
 	Env       map[Role]Settings // per-role overrides, applied last
 	Log       io.Writer         // progress lines; secrets never reach it
 	Secrets   *Secrets          // the run's secrets (WithSecrets); nil: fresh ones
+	// JournalDir is the host folder under which the client fleet journals every op
+	// (WithJournalDir); "": no journal.
+	JournalDir string
 }
 
 // EnvPublishIP chooses the host address published ports bind to. A local engine
@@ -82,6 +88,17 @@ func WithSecrets(s Secrets) Option { return func(c *Config) { c.Secrets = &s } }
 // WithLog sends progress lines to w.
 func WithLog(w io.Writer) Option { return func(c *Config) { c.Log = w } }
 
+// WithJournalDir makes the client fleet journal every op on the harness's disk, where a
+// crash of the clients container cannot erase it: dir (created 0700 if missing) gets one
+// folder per environment, dir/<RunID> (Environment.JournalDir), bind-mounted into the
+// clients container at JournalMount with JOURNAL_DIR set to it. Only a local engine
+// shares the harness's disk: on a remote one the option is ignored (and said so), and
+// the history is read from the fleet's /history as without it.
+func WithJournalDir(dir string) Option { return func(c *Config) { c.JournalDir = dir } }
+
+// JournalMount is where the clients container sees its journal folder.
+const JournalMount = "/journal"
+
 // WithImages replaces image references (PB_IMAGE_* already applied by default).
 func WithImages(i Images) Option { return func(c *Config) { maps.Copy(c.Images, i) } }
 
@@ -103,6 +120,7 @@ type Environment struct {
 	current    map[Role]Settings // env each role runs with now
 	images     map[Role]string   // image each role runs now
 	volumes    []string
+	journal    string // host folder mounted at JournalMount in the clients container; "": none
 	toxi       *Toxi
 
 	// BeforeReplace, when set, runs before a role's container is replaced (e.g. to save
@@ -185,6 +203,9 @@ func Start(ctx context.Context, opts ...Option) (env *Environment, err error) {
 	}
 	if slices.Contains(cfg.Roles, Clients) {
 		if err := e.createVolumes(ctx); err != nil {
+			return e, err
+		}
+		if err := e.createJournal(local); err != nil {
 			return e, err
 		}
 	}
@@ -345,6 +366,9 @@ func (e *Environment) defaultEnv(r Role) Settings {
 			"FALLBACK_DIR":     "/data/fallback",
 			"CONTROL_TOKEN":    s.ControlToken,
 		}
+		if e.journal != "" {
+			base["JOURNAL_DIR"] = JournalMount
+		}
 	default:
 		base = Settings{}
 	}
@@ -435,6 +459,11 @@ func (e *Environment) requestOptions(ctx context.Context, r Role, image string, 
 	}
 	publish := e.publish
 	vols := e.volumes
+	journal := e.journal
+	if r == Clients && journal != "" {
+		// The mount and the variable go together, whatever a change did to the env.
+		envVars["JOURNAL_DIR"] = JournalMount
+	}
 	opts = append(opts, tc.WithHostConfigModifier(func(hc *container.HostConfig) {
 		hc.PortBindings = mobynet.PortMap{}
 		for _, p := range exposed {
@@ -449,6 +478,9 @@ func (e *Environment) requestOptions(ctx context.Context, r Role, image string, 
 				{Type: mount.TypeVolume, Source: vols[1], Target: "/data/fallback"},
 			}
 		}
+		if r == Clients && journal != "" {
+			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: journal, Target: JournalMount})
+		}
 	}))
 	if w := roleWait(r, e.cfg.Timeouts); w != nil && wantWait {
 		opts = append(opts, tc.WithWaitStrategy(w))
@@ -460,6 +492,10 @@ func (e *Environment) startRole(ctx context.Context, r Role, image string, setti
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeouts.ContainerStart)
 	defer cancel()
 	began := time.Now()
+	var journals []string
+	if r == Clients && e.journal != "" {
+		journals, _ = history.JournalFiles(e.journal)
+	}
 	ctr, err := tc.Run(ctx, image, e.requestOptions(ctx, r, image, settings, true)...)
 	if ctr != nil {
 		e.mu.Lock()
@@ -471,9 +507,72 @@ func (e *Environment) startRole(ctx context.Context, r Role, image string, setti
 	if err != nil {
 		return fmt.Errorf("start %s (%s): %w%s", r, image, err, e.logTail(r))
 	}
+	if r == Clients && e.journal != "" {
+		if err := e.awaitJournal(ctx, journals); err != nil {
+			return fmt.Errorf("start %s (%s): %w%s", r, image, err, e.logTail(r))
+		}
+	}
 	e.logf("%s up in %s", r, time.Since(began).Round(time.Millisecond))
 	return nil
 }
+
+// createJournal makes the environment's journal folder, JournalDir/<RunID>, on a local
+// engine (the only kind that shares the harness's disk).
+func (e *Environment) createJournal(local bool) error {
+	if e.cfg.JournalDir == "" {
+		return nil
+	}
+	if !local {
+		e.logf("no client journal: the Docker engine is remote and cannot mount %s; the history is read from the fleet's /history", e.cfg.JournalDir)
+		return nil
+	}
+	parent, err := filepath.Abs(e.cfg.JournalDir)
+	if err != nil {
+		return fmt.Errorf("journal folder %s: %w", e.cfg.JournalDir, err)
+	}
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return fmt.Errorf("journal folder: %w", err)
+	}
+	// Its own folder: a run never reads another run's (or another process's) journal.
+	dir := filepath.Join(parent, e.cfg.RunID)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return fmt.Errorf("journal folder: %w", err)
+	}
+	e.journal = dir
+	e.logf("client journal in %s", dir)
+	return nil
+}
+
+// awaitJournal checks that the clients container just started opened a journal file of
+// its own in the host folder (it does so before it serves /metrics, which the start
+// waited for). None means the history would be lost: the bind mount did not reach the
+// harness's folder (say, a harness inside a container), or the image ignores JOURNAL_DIR.
+func (e *Environment) awaitJournal(ctx context.Context, before []string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		now, err := history.JournalFiles(e.journal)
+		if err != nil {
+			return err
+		}
+		for _, f := range now {
+			if !slices.Contains(before, f) {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the clients container wrote no journal file in %s (JOURNAL_DIR=%s): the bind mount does not reach the harness's folder, or the image ignores JOURNAL_DIR; run the harness on the engine's host with a current clients image", e.journal, JournalMount)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// JournalDir is the host folder holding the client fleet's journal files ("": no
+// journal: none asked for, or a remote engine).
+func (e *Environment) JournalDir() string { return e.journal }
 
 // logTail returns the last lines of a role's log for an error message (redacted of
 // this environment's secrets).

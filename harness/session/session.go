@@ -257,7 +257,10 @@ func (s *Session) Boot(ctx context.Context) error {
 		ForScale:         o.Profile.ForScale,
 		IntendedRevision: o.Profile.Revision,
 		Log:              s.Progress,
-		EnvOptions:       []env.Option{env.WithClients(o.Profile.Clients), env.WithRevision(o.Profile.Revision), env.WithSecrets(o.Secrets)},
+		// The fleet journals every op under the workload's folder (one per Ginkgo
+		// process), where a killed clients container cannot erase it (a local engine only).
+		EnvOptions: []env.Option{env.WithClients(o.Profile.Clients), env.WithRevision(o.Profile.Revision), env.WithSecrets(o.Secrets),
+			env.WithJournalDir(filepath.Join(s.workloadDir(), "journal"))},
 	})
 	if err != nil {
 		s.problem("stack did not come up", err)
@@ -300,11 +303,12 @@ func (s *Session) wireWorkload() {
 	if !st.Env.Has(env.Clients) {
 		return
 	}
-	dir := s.opts.WorkloadDir
-	if dir == "" {
-		dir = s.opts.Profile.OutDir
+	wl := workload.New(st.Env, s.workloadDir())
+	if wl.JournalDir != "" {
+		s.say("client journal: %s", wl.JournalDir)
+	} else {
+		s.say("no client journal (a remote engine): the history is read from the fleet's /history")
 	}
-	wl := workload.New(st.Env, dir)
 	wl.Redactor = s.Redactor
 	st.Env.BeforeReplace = func(ctx context.Context, r env.Role) error {
 		if r == env.Clients {
@@ -316,6 +320,14 @@ func (s *Session) wireWorkload() {
 		return wl.Check(ctx, s.opts.CheckName())
 	}
 	s.Workload = wl
+}
+
+// workloadDir receives the workload's history files and the client journal.
+func (s *Session) workloadDir() string {
+	if s.opts.WorkloadDir != "" {
+		return s.opts.WorkloadDir
+	}
+	return s.opts.Profile.OutDir
 }
 
 // seed fills the store before the first row (Profile.SeedCaptures), so every row runs on
