@@ -55,7 +55,8 @@ const (
 // Kinds lists every anomaly kind, in report order.
 var Kinds = []Kind{Lost, Duplicated, Unexpected, RejectedButApplied, Stale}
 
-// FinalState is the body of the server's GET /api/v2/sync/state.
+// FinalState is what the store holds at the end: read straight from Postgres
+// (harness/workload), never from the server under test.
 type FinalState struct {
 	Captures []Capture `json:"captures"`
 	Applied  []Applied `json:"applied"`
@@ -362,7 +363,7 @@ func DecodeHistory(r io.Reader) ([]history.Op, error) {
 	return h.Ops, nil
 }
 
-// DecodeState reads the server's GET /api/v2/sync/state body.
+// DecodeState reads a FinalState JSON document.
 func DecodeState(r io.Reader) (*FinalState, error) {
 	var s FinalState
 	dec := json.NewDecoder(r)

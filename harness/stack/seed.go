@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/pocketbrain/chaos/harness/env"
 )
 

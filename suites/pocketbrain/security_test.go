@@ -116,7 +116,6 @@ var _ = Describe("Security of the stack", Label("security"), func() {
 			{env.Clients, http.MethodGet, "/history", true},
 			{env.Clients, http.MethodGet, "/state", true},
 			{env.Clients, http.MethodPost, "/pause", false},
-			{env.Server, http.MethodGet, "/api/v2/sync/state?clientId=security", true},
 		}
 		wrong := http.Header{"Authorization": {"Bearer " + hex.EncodeToString(forgedKey())}}
 		for _, c := range cases {
