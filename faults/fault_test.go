@@ -19,6 +19,7 @@ func TestNewValidatesEverySpec(t *testing.T) {
 	}{
 		{"network down", Spec{Kind: "network", Action: "down", Edge: "redis"}, ""},
 		{"latency toxic", Spec{Kind: "network", Action: "latency", Edge: "vps", Params: map[string]string{"latency": "1500", "jitter": "10"}}, ""},
+		{"jitter not below latency", Spec{Kind: "network", Action: "latency", Edge: "vps", Params: map[string]string{"latency": "100", "jitter": "100"}}, "latency above the jitter"},
 		{"unknown kind", Spec{Kind: "meteor"}, `unknown fault kind "meteor"`},
 		{"unknown edge", Spec{Kind: "network", Action: "down", Edge: "nope"}, `unknown edge "nope"`},
 		{"unknown toxic", Spec{Kind: "network", Action: "melt", Edge: "pg"}, `unknown action "melt"`},

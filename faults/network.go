@@ -74,6 +74,13 @@ func init() {
 			}
 			n.attrs[k] = i
 		}
+		if s.Action == "latency" {
+			l, _ := n.attrs["latency"].(int)
+			j, _ := n.attrs["jitter"].(int)
+			if l <= 0 || j >= l {
+				return nil, fmt.Errorf("network fault latency on %s: latency=%d jitter=%d; give a latency above the jitter (ms), or no probe can tell the toxic from a healthy edge", s.Edge, l, j)
+			}
+		}
 		return n, nil
 	}
 }

@@ -3,7 +3,6 @@ package faults
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -14,9 +13,9 @@ import (
 // process faults act on a container: stop (SIGTERM, then start), kill (SIGKILL, then
 // start), pause (cgroup freeze, then unpause), restart (a restart is its own heal).
 type process struct {
-	spec     Spec
-	role     env.Role
-	injected time.Time // a restart must start the container after this
+	spec    Spec
+	role    env.Role
+	started string // the engine's StartedAt before the fault: a restart must change it
 }
 
 func init() {
@@ -51,8 +50,9 @@ func (p *process) Inject(ctx context.Context, e *env.Environment) error {
 		return err
 	}
 	cli := e.Docker().Client()
-	// Docker's StartedAt has the engine's clock; a second's slack covers a skew with ours.
-	p.injected = time.Now().Add(-time.Second)
+	if st, err := cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{}); err == nil {
+		p.started = st.Container.State.StartedAt
+	}
 	switch p.spec.Action {
 	case "stop":
 		timeout := 2
@@ -129,9 +129,8 @@ func (p *process) Acted(ctx context.Context, e *env.Environment) ([]Proof, error
 			return ps, fmt.Errorf("container %s is not paused", p.role)
 		}
 	case "restart":
-		started, _ := time.Parse(time.RFC3339Nano, s.StartedAt)
-		if !s.Running || !started.After(p.injected) {
-			return ps, fmt.Errorf("container %s was not restarted (running=%v, started %s, inject at %s)", p.role, s.Running, s.StartedAt, p.injected.Format(time.RFC3339Nano))
+		if !s.Running || s.StartedAt == p.started {
+			return ps, fmt.Errorf("container %s was not restarted (running=%v, started %s, as before the fault)", p.role, s.Running, s.StartedAt)
 		}
 	}
 	return ps, nil

@@ -122,8 +122,9 @@ func (p *provider) Acted(ctx context.Context, e *env.Environment) ([]Proof, erro
 		return ps, err
 	}
 	status := strconv.Itoa(p.control["status"].(int))
+	limited := p.control["count"].(int) > 0
 	switch {
-	case !active:
+	case !active && !limited: // a counted rule may be used up before the first look
 		return ps, fmt.Errorf("the provider double has no rule active")
 	case st.Ruled == 0:
 		return ps, fmt.Errorf("no request reached the provider double under its rule")

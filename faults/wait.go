@@ -35,16 +35,22 @@ func WaitHealed(ctx context.Context, e *env.Environment, f Fault, timeout time.D
 func waitFor(ctx context.Context, timeout time.Duration, look func(context.Context) ([]Proof, error)) ([]Proof, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	var lastPs []Proof
+	var lastErr error
 	for {
 		ps, err := look(ctx)
 		if err == nil {
 			return ps, nil
 		}
+		// A look cut short by the deadline says less than the one before it.
+		if ctx.Err() == nil || lastErr == nil {
+			lastPs, lastErr = ps, err
+		}
 		t := time.NewTimer(proofEvery)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ps, err
+			return lastPs, lastErr
 		case <-t.C:
 		}
 	}

@@ -1,10 +1,12 @@
 package env
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"strings"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
 
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
 )
@@ -22,13 +24,17 @@ func (e *Environment) Psql(ctx context.Context, sql ...string) (string, error) {
 	for _, q := range sql {
 		cmd = append(cmd, "-c", q)
 	}
-	code, out, err := pg.Exec(ctx, cmd, tcexec.Multiplexed(), tcexec.WithUser("postgres"))
+	code, out, err := pg.Exec(ctx, cmd, tcexec.WithUser("postgres"))
 	if err != nil {
 		return "", err
 	}
-	b, _ := io.ReadAll(out)
-	if code != 0 {
-		return "", fmt.Errorf("psql exited %d: %s", code, e.Redact(strings.TrimSpace(string(b))))
+	// stdout alone is the result: a notice or warning on stderr must not corrupt it.
+	var stdout, stderr bytes.Buffer
+	if _, err := stdcopy.StdCopy(&stdout, &stderr, out); err != nil {
+		return "", fmt.Errorf("psql output: %w", err)
 	}
-	return strings.TrimSpace(string(b)), nil
+	if code != 0 {
+		return "", fmt.Errorf("psql exited %d: %s", code, e.Redact(strings.TrimSpace(stderr.String()+" "+stdout.String())))
+	}
+	return strings.TrimSpace(stdout.String()), nil
 }

@@ -35,6 +35,11 @@ type Scenario struct {
 
 	started, injected, detected, healed time.Time
 	active                              []faults.Fault
+	// proving holds the proofs running beside the phase waits (Inject's and the
+	// mitigation's): a proof takes up to Timeouts.FaultProof and must not delay the
+	// moment a detection or a recovery is seen. Proven joins them.
+	proving []chan error
+	stop    []context.CancelFunc
 }
 
 // Begin starts a scenario for the row id, recorded by rr; it starts now (the timeline
@@ -117,7 +122,41 @@ func (s *Scenario) Inject(ctx context.Context, specs ...faults.Spec) error {
 		injected = append(injected, f)
 	}
 	s.MarkInjected()
-	return s.Prove(ctx, "after inject: ", injected...)
+	s.proveBeside(ctx, "after inject: ", faults.WaitActed, injected)
+	return nil
+}
+
+// proveBeside starts a proof while the next phase waits; Proven joins it.
+func (s *Scenario) proveBeside(ctx context.Context, prefix string, wait waitProof, fs []faults.Fault) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.prove(ctx, prefix, wait, fs) }()
+	s.proving = append(s.proving, done)
+	s.stop = append(s.stop, cancel)
+}
+
+// Proven waits for every proof running beside the phases and returns the first that
+// failed ("fault did not act", "fault still in effect after its heal"); nil when none
+// is running. Detect, Mitigate, Recover and CheckDataLoss call it: no row passes a phase
+// on an effect that was never proven.
+func (s *Scenario) Proven() error {
+	var first error
+	for i, done := range s.proving {
+		if err := <-done; err != nil && first == nil {
+			first = err
+		}
+		s.stop[i]()
+	}
+	s.proving, s.stop = nil, nil
+	return first
+}
+
+// Abandon stops the proofs still running (the row failed elsewhere) and waits for them.
+func (s *Scenario) Abandon() {
+	for _, cancel := range s.stop {
+		cancel()
+	}
+	_ = s.Proven()
 }
 
 // InjectFault injects one fault through the guard (and refreshes the scrape targets if
@@ -199,7 +238,10 @@ func (s *Scenario) ProveHealed(ctx context.Context, prefix string, fs ...faults.
 	return s.prove(ctx, prefix, faults.WaitHealed, fs)
 }
 
-func (s *Scenario) prove(ctx context.Context, prefix string, wait func(context.Context, *env.Environment, faults.Fault, time.Duration) ([]faults.Proof, error), fs []faults.Fault) error {
+// waitProof is faults.WaitActed or faults.WaitHealed.
+type waitProof func(context.Context, *env.Environment, faults.Fault, time.Duration) ([]faults.Proof, error)
+
+func (s *Scenario) prove(ctx context.Context, prefix string, wait waitProof, fs []faults.Fault) error {
 	for _, f := range fs {
 		ps, err := wait(ctx, s.r.Stack.Env, f, s.r.timeouts().FaultProof)
 		for _, p := range ps {
@@ -216,10 +258,17 @@ func (s *Scenario) prove(ctx context.Context, prefix string, wait func(context.C
 
 // Detect waits (Timeouts.Detect) for the detection cond and records the moment.
 func (s *Scenario) Detect(ctx context.Context, what string, cond signals.Condition) error {
-	if _, err := s.Wait(ctx, "detect", s.r.timeouts().Detect, what, cond); err != nil {
+	_, err := s.Wait(ctx, "detect", s.r.timeouts().Detect, what, cond)
+	if err == nil {
+		s.MarkDetected()
+	}
+	// A fault that did not act explains a missing detection better than the timeout.
+	if perr := s.Proven(); perr != nil {
+		return perr
+	}
+	if err != nil {
 		return fmt.Errorf("detection: %w", err)
 	}
-	s.MarkDetected()
 	return nil
 }
 
@@ -269,6 +318,9 @@ func (s *Scenario) Mitigate(ctx context.Context, m Mitigation) error {
 	if line == "" {
 		line = m.Action
 	}
+	if err := s.Proven(); err != nil {
+		return err
+	}
 	s.Say("mitigate", "%s", line)
 	if len(m.Apply) > 0 {
 		return s.apply(ctx, m)
@@ -287,7 +339,8 @@ func (s *Scenario) Mitigate(ctx context.Context, m Mitigation) error {
 	s.healed = time.Now()
 	_ = s.rr.Healed(s.healed)
 	_ = s.rr.Mitigated(m.Action, time.Now())
-	return s.ProveHealed(ctx, "after mitigation: ", healed...)
+	s.proveBeside(ctx, "after mitigation: ", faults.WaitHealed, healed)
+	return nil
 }
 
 func (s *Scenario) apply(ctx context.Context, m Mitigation) error {
@@ -304,7 +357,9 @@ func (s *Scenario) apply(ctx context.Context, m Mitigation) error {
 		if err := s.r.refresh(ctx, f); err != nil {
 			return err
 		}
-		for _, old := range append([]faults.Fault(nil), s.active...) {
+		// Newest first: the oldest superseded fault's "before" is merged last and wins.
+		for i := len(s.active) - 1; i >= 0; i-- {
+			old := s.active[i]
 			if faults.Supersede(f, old) {
 				s.forget(old)
 				s.r.Guard.Forget(old)
@@ -316,15 +371,22 @@ func (s *Scenario) apply(ctx context.Context, m Mitigation) error {
 	s.healed = time.Now()
 	_ = s.rr.Healed(s.healed)
 	_ = s.rr.Mitigated(m.Action, time.Now())
-	return s.Prove(ctx, "after mitigation: ", applied...)
+	s.proveBeside(ctx, "after mitigation: ", faults.WaitActed, applied)
+	return nil
 }
 
 // Recover waits (Timeouts.Recover) for the recovery cond and records the moment.
 func (s *Scenario) Recover(ctx context.Context, what string, cond signals.Condition) error {
-	if _, err := s.Wait(ctx, "recover", s.r.timeouts().Recover, what, cond); err != nil {
+	_, err := s.Wait(ctx, "recover", s.r.timeouts().Recover, what, cond)
+	if err == nil {
+		s.MarkRecovered()
+	}
+	if perr := s.Proven(); perr != nil {
+		return perr
+	}
+	if err != nil {
 		return fmt.Errorf("recovery: %w", err)
 	}
-	s.MarkRecovered()
 	return nil
 }
 
@@ -367,6 +429,9 @@ func (s *Scenario) RecordSettled(ctx context.Context, phase string, want bool, e
 // records its verdict. The error says why it could not judge; whether the verdict is
 // valid is ValidVerdict's question.
 func (s *Scenario) CheckDataLoss(ctx context.Context) (*evidence.DataLoss, error) {
+	if err := s.Proven(); err != nil {
+		return nil, err
+	}
 	if s.r.DataLoss == nil {
 		return nil, errors.New("data-loss check: the runner has no DataLoss check (no client fleet?)")
 	}

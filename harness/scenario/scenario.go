@@ -61,6 +61,7 @@ func (r *Runner) Run(ctx context.Context, row program.Row, rr *evidence.RowRecor
 	t := r.timeouts()
 	recoverExprs := r.Stack.Program.RecoverExprs(row)
 	s := r.Begin(row.ID, rr)
+	defer s.Abandon()
 	chart := Chart{From: s.Started().Add(-TimelineLead), Signals: row.Detect, Triggers: append(append([]string{}, row.Triggers...), row.Quiet...)}
 	defer s.Timeline(context.WithoutCancel(ctx), chart)
 
@@ -172,3 +173,16 @@ func Signal(expr string) string {
 
 // ErrNoRow is returned when a row id is not in the matrix.
 var ErrNoRow = errors.New("no such row in the matrix")
+
+// Unsupported says why this stack cannot judge row, "" when it can. A row that ends the
+// client fleet's process (kill, stop, restart) needs the client journal: without it
+// (a remote Docker engine) the history lives in the fleet's memory and dies with it, and
+// the checker would read every mutation since the last read as never attempted.
+func (r *Runner) Unsupported(row program.Row) string {
+	for _, f := range row.Faults {
+		if f.Kind == "process" && f.Target == string(env.Clients) && f.Action != "pause" && r.Stack.Env.JournalDir() == "" {
+			return fmt.Sprintf("%s ends the client fleet's process, and this run has no client journal (only a local Docker engine bind-mounts one): its history would die with the process", f)
+		}
+	}
+	return ""
+}

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pocketbrain/chaos/harness/env"
@@ -54,7 +55,10 @@ type Stack struct {
 	Rules   *signals.Rules
 	Monitor *signals.Monitor
 	opts    Options
-	srv     *http.Server
+	// intended is the release under test (IntendedRevision): read by the harness's own
+	// /release handler, set once the server image's stamp is known.
+	intended atomic.Pointer[string]
+	srv      *http.Server
 	// HarnessURL serves /metrics (everything collected) and /release.
 	HarnessURL string
 	// Server is the real Prometheus server beside the embedded engine (nil when off;
@@ -211,7 +215,7 @@ func (s *Stack) serve() error {
 	mux.Handle("/metrics", signals.NewExporter(s.Store))
 	mux.HandleFunc("/release", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		fmt.Fprintf(w, "# HELP pocketbrain_release_intended_info The release under test.\n# TYPE pocketbrain_release_intended_info gauge\npocketbrain_release_intended_info{revision=%q} 1\n", s.opts.IntendedRevision)
+		fmt.Fprintf(w, "# HELP pocketbrain_release_intended_info The release under test.\n# TYPE pocketbrain_release_intended_info gauge\npocketbrain_release_intended_info{revision=%q} 1\n", s.IntendedRevision())
 	})
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	s.HarnessURL = "http://" + ln.Addr().String()
@@ -341,7 +345,12 @@ func Preflight(ctx context.Context, roles []env.Role) error {
 
 // IntendedRevision is the release under test: what pocketbrain_release_intended_info
 // reports and the deploy-drift trigger compares pocketbrain_build_info with.
-func (s *Stack) IntendedRevision() string { return s.opts.IntendedRevision }
+func (s *Stack) IntendedRevision() string {
+	if p := s.intended.Load(); p != nil {
+		return *p
+	}
+	return s.opts.IntendedRevision
+}
 
 // intendRevision reads the intended revision from the server image's stamp, unless the
 // caller named one (PB_REVISION). The drift trigger then compares two facts of the
@@ -358,6 +367,6 @@ func (s *Stack) intendRevision(ctx context.Context) error {
 	if rev == "" {
 		return fmt.Errorf("intended revision: the server image %s has no %s label (make images stamps it); set PB_REVISION to the revision its pocketbrain_build_info reports", img, env.RevisionLabel)
 	}
-	s.opts.IntendedRevision = rev
+	s.intended.Store(&rev)
 	return nil
 }

@@ -29,6 +29,10 @@ func describeMatrix(p *program.Program) {
 				rr, err := rec.BeginRow(evidence.RowSpec{ID: row.ID, Name: row.Mode + " — " + row.Name, Labels: row.GinkgoLabels(), Runbook: row.Runbook, Triggers: row.Triggers})
 				Expect(err).NotTo(HaveOccurred())
 				fmt.Fprintf(progressOut(), "\n[%s] runbook %s\n", row.ID, row.Runbook)
+				if why := runner.Unsupported(row); why != "" {
+					_ = rr.Skip(why)
+					Skip(why)
+				}
 				began := time.Now()
 				runErr := runner.Run(ctx, row, rr)
 				runErr = errors.Join(runErr, compareRow(ctx, rr, began))

@@ -69,6 +69,7 @@ func validationSpec(id, name, label string, body func(context.Context, *scenario
 					runErr = fmt.Errorf("panic: %v", p)
 				}
 			}()
+			defer s.Abandon() // a proof still running beside a failed phase stops here
 			runErr = body(ctx, s)
 		}()
 		runErr = errors.Join(runErr, compareRow(ctx, rr, began))
