@@ -143,7 +143,32 @@ func (c *config) Heal(ctx context.Context, e *env.Environment) error {
 	if c.previous.Env == nil {
 		return nil // never injected
 	}
+	if c.unchanged(ctx, e) {
+		// A rollback already runs what ran before (clients:previous is clients:dev's
+		// image): a restart would change nothing but start a full resync of the fleet.
+		return nil
+	}
 	return e.Replace(ctx, c.role, env.Change{Env: maps.Clone(c.previous.Env), Image: c.previous.Image})
+}
+
+// unchanged reports whether the role already runs with the variables and the image id
+// that Heal would restore.
+func (c *config) unchanged(ctx context.Context, e *env.Environment) bool {
+	if e.Docker() == nil {
+		return false
+	}
+	cur := e.CurrentEnv(c.role)
+	for k, v := range c.previous.Env {
+		if cur[k] != v {
+			return false
+		}
+	}
+	if c.previous.Image == "" {
+		return true
+	}
+	want, err1 := e.Docker().ImageID(ctx, c.previous.Image)
+	have, err2 := e.Docker().ImageID(ctx, e.CurrentImage(c.role))
+	return err1 == nil && err2 == nil && want == have
 }
 
 // running inspects the role's container as Docker runs it: its environment, the image

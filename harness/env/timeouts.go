@@ -49,15 +49,17 @@ func DefaultTimeouts() Timeouts {
 		Teardown:       60 * time.Second,
 		ToxiproxyCall:  5 * time.Second,
 		DockerCall:     30 * time.Second,
-		SteadyState:    60 * time.Second,
-		Detect:         60 * time.Second,
-		Fire:           90 * time.Second,
-		Recover:        90 * time.Second,
-		Restore:        60 * time.Second,
-		HTTPCall:       10 * time.Second,
-		FleetCall:      30 * time.Second,
-		FinalSync:      60 * time.Second,
-		FaultProof:     20 * time.Second,
+		// A fleet restarted by a row resyncs the whole store before the next row: on the
+		// release profile's 1 000 000 captures that took about 100 s on 2 cores.
+		SteadyState: 150 * time.Second,
+		Detect:      60 * time.Second,
+		Fire:        90 * time.Second,
+		Recover:     90 * time.Second,
+		Restore:     60 * time.Second,
+		HTTPCall:    10 * time.Second,
+		FleetCall:   30 * time.Second,
+		FinalSync:   60 * time.Second,
+		FaultProof:  20 * time.Second,
 	}.withOverrides()
 }
 
