@@ -68,7 +68,7 @@ func TestConfigResolvesSecretsAndNeverPrintsValues(t *testing.T) {
 }
 
 func TestKindsListsEveryKind(t *testing.T) {
-	require.Equal(t, []string{"config", "network", "process", "provider", "storage"}, Kinds())
+	require.Equal(t, []string{"config", "network", "process", "provider", "release", "storage"}, Kinds())
 }
 
 // A deployed image is never pulled: one the engine lacks fails before the running

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pocketbrain/chaos/harness/history"
+	"github.com/pocketbrain/chaos/harness/vps"
 )
 
 // Config describes one environment. Build it with Option functions: defaults first,
@@ -122,6 +123,9 @@ type Environment struct {
 	volumes    []string
 	journal    string // host folder mounted at JournalMount in the clients container; "": none
 	toxi       *Toxi
+	release    *ReleaseRepo // the run's release repository (VPS host only)
+	releaseTmp string       // the folder that holds it, removed by Close
+	vps        *vps.Client  // SSH client of the VPS host
 
 	// BeforeReplace, when set, runs before a role's container is replaced (e.g. to save
 	// the client fleet's in-memory history before a restart starts a new one).
@@ -200,6 +204,11 @@ func Start(ctx context.Context, opts ...Option) (env *Environment, err error) {
 	}
 	if err != nil {
 		return e, fmt.Errorf("create network: %w", err)
+	}
+	if e.hasVPSHost() {
+		if err := e.createRelease(ctx); err != nil {
+			return e, err
+		}
 	}
 	if slices.Contains(cfg.Roles, Clients) {
 		if err := e.createVolumes(ctx); err != nil {
@@ -312,6 +321,9 @@ func (e *Environment) defaultEnv(r Role) Settings {
 		base = Settings{"REDIS_PASSWORD": s.RedisPassword}
 	case KV:
 		base = Settings{"REDIS_PASSWORD": s.KVPassword}
+	case VPSHost:
+		// The host boots at the release under test, as deployed before this run.
+		base = Settings{"PB_DEPLOYED_SHA": e.release.Intended()}
 	case Server:
 		base = Settings{
 			"PORT":                    "8788",
@@ -391,6 +403,9 @@ func roleCommand(r Role) (cmd []string, user string) {
 		return []string{"sh", "-c", `printf 'requirepass %s\n' "$REDIS_PASSWORD" | exec redis-server - --bind 0.0.0.0 --protected-mode no --save "" --appendonly no`}, "redis"
 	case Toxiproxy:
 		return []string{"-proxy-metrics"}, ""
+	case VPSHost:
+		// As root: sshd drops privileges itself; the checkout is deploy's.
+		return []string{"pb-vps-start"}, "root"
 	}
 	return nil, ""
 }
@@ -411,6 +426,8 @@ func roleWait(r Role, t Timeouts) wait.Strategy {
 		return wait.ForHTTP("/ready").WithPort("8787/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond).WithForcedIPv4LocalHost()
 	case Provider:
 		return wait.ForHTTP("/ready").WithPort("8790/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond).WithForcedIPv4LocalHost()
+	case VPSHost:
+		return wait.ForLog("Server listening on 0.0.0.0 port 22").WithStartupTimeout(t.ContainerStart)
 	case Clients:
 		return wait.ForHTTP("/metrics").WithPort("8789/tcp").WithStartupTimeout(t.ContainerStart).WithPollInterval(100 * time.Millisecond).WithForcedIPv4LocalHost()
 	}
@@ -444,6 +461,9 @@ func (e *Environment) requestOptions(ctx context.Context, r Role, image string, 
 	exposed := e.imagePorts(ctx, image)
 	if p := HTTPPort(r); p > 0 {
 		exposed = append(exposed, strconv.Itoa(p)+"/tcp")
+	}
+	if r == VPSHost {
+		exposed = append(exposed, strconv.Itoa(servicePort[VPSHost])+"/tcp")
 	}
 	if r == Toxiproxy {
 		// Each proxy's listen port too: a network fault's proof sends a probe through
@@ -496,7 +516,15 @@ func (e *Environment) startRole(ctx context.Context, r Role, image string, setti
 	if r == Clients && e.journal != "" {
 		journals, _ = history.JournalFiles(e.journal)
 	}
-	ctr, err := tc.Run(ctx, image, e.requestOptions(ctx, r, image, settings, true)...)
+	opts := e.requestOptions(ctx, r, image, settings, true)
+	if r == VPSHost {
+		files, err := e.vpsHostFiles()
+		if err != nil {
+			return err
+		}
+		opts = append(opts, tc.WithFiles(files...))
+	}
+	ctr, err := tc.Run(ctx, image, opts...)
 	if ctr != nil {
 		e.mu.Lock()
 		e.containers[r] = ctr // registered before the error check, so Close removes it
@@ -509,6 +537,11 @@ func (e *Environment) startRole(ctx context.Context, r Role, image string, setti
 	}
 	if r == Clients && e.journal != "" {
 		if err := e.awaitJournal(ctx, journals); err != nil {
+			return fmt.Errorf("start %s (%s): %w%s", r, image, err, e.logTail(r))
+		}
+	}
+	if r == VPSHost {
+		if err := e.dialVPS(ctx); err != nil {
 			return fmt.Errorf("start %s (%s): %w%s", r, image, err, e.logTail(r))
 		}
 	}
@@ -829,6 +862,18 @@ func (e *Environment) Close(ctx context.Context) error {
 		}
 	}
 	e.volumes = nil
+	e.mu.Lock()
+	if e.vps != nil {
+		_ = e.vps.Close()
+		e.vps = nil
+	}
+	e.mu.Unlock()
+	if e.releaseTmp != "" {
+		if err := os.RemoveAll(e.releaseTmp); err != nil {
+			errs = append(errs, fmt.Errorf("remove the release repository: %w", err))
+		}
+		e.releaseTmp = ""
+	}
 	if e.network != nil {
 		if err := e.network.Remove(ctx); err != nil && !isNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove network: %w", err))

@@ -23,6 +23,7 @@ var defaultImages = Images{
 	Worker:    "pocketbrain-local/worker:dev",
 	Provider:  "pocketbrain-local/provider:dev",
 	Clients:   "pocketbrain-local/clients:dev",
+	VPSHost:   "pocketbrain-local/vpshost:bookworm",
 }
 
 // ImageEnvVar is the variable that overrides the image of a role.

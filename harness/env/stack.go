@@ -13,6 +13,8 @@ const (
 	Worker    Role = "worker"
 	Provider  Role = "provider"
 	Clients   Role = "clients"
+	// VPSHost is the release gate's VPS host: sshd and the deploy checkout.
+	VPSHost Role = "vpshost"
 )
 
 // Edge is one dependency edge, realised as a named Toxiproxy proxy.
@@ -47,13 +49,13 @@ func EdgeByName(name string) (Edge, bool) {
 // servicePort is the port each role listens on inside the network.
 var servicePort = map[Role]int{
 	Postgres: 5432, Redis: 6379, KV: 6379, Toxiproxy: 8474,
-	Server: 8788, Worker: 8787, Provider: 8790, Clients: 8789,
+	Server: 8788, Worker: 8787, Provider: 8790, Clients: 8789, VPSHost: 22,
 }
 
 // HTTPPort is the port a role serves HTTP on (0 for non-HTTP roles).
 func HTTPPort(r Role) int {
 	switch r {
-	case Postgres, Redis, KV:
+	case Postgres, Redis, KV, VPSHost:
 		return 0
 	}
 	return servicePort[r]
@@ -62,7 +64,7 @@ func HTTPPort(r Role) int {
 // Topologies: which roles a profile starts. The full stack is the default; the
 // server-only stack serves the foundation's first row and the fast unit of CI.
 var (
-	FullStack   = []Role{Toxiproxy, Postgres, Redis, KV, Provider, Server, Worker, Clients}
+	FullStack   = []Role{Toxiproxy, Postgres, Redis, KV, Provider, Server, Worker, Clients, VPSHost}
 	ServerStack = []Role{Toxiproxy, Postgres, Redis, Server}
 )
 

@@ -1,8 +1,8 @@
 // Package gate is the reliability program's "Release Gate Checklist" as data
-// (program/release-gate.yaml) and the steps the reference stack can run: the config
-// check (step 1) in one-off containers of the service images, the deploy (step 4) and the
-// verify (step 5). Steps 2–3 have no remote VPS here and record the file's reason; step 6,
-// the canary, is harness/canary.
+// (program/release-gate.yaml) and the steps the reference stack runs: the config check
+// (step 1) in one-off containers of the service images; precheck, sync, deploy and verify
+// (steps 2–5, remote.go) over SSH against the stack's VPS host; step 6, the canary, is
+// harness/canary.
 //
 // The suite (suites/pocketbrain/gate_test.go) runs the steps in the file's order and
 // asserts on their results; `pbchaos check` validates the file offline.

@@ -65,7 +65,7 @@ func TestParseRefusesBadFiles(t *testing.T) {
 		{"version", func(s string) string { return strings.Replace(s, "version: 1", "version: 3", 1) }, []string{"version 3", "write version: 1"}},
 		{"step order", func(s string) string { return strings.Replace(s, "  - step: 2\n", "  - step: 7\n", 1) }, []string{"steps[1]: step 7 out of order", "number the steps 1, 2, 3"}},
 		{"na and how", func(s string) string {
-			return strings.Replace(s, "    na: >-\n      no remote VPS", "    on_reference_stack: here\n    na: >-\n      no remote VPS", 1)
+			return strings.Replace(s, "    command: npm run vps:precheck:remote\n", "    command: npm run vps:precheck:remote\n    na: no remote VPS\n", 1)
 		}, []string{"steps[1] (VPS precheck)", "exactly one of on_reference_stack", "or na"}},
 		{"binary", func(s string) string { return strings.Replace(s, "binary: /pb-config-check", "binary: \"\"", 1) }, []string{"config_check: binary, images, ok_output and canonical_env are required"}},
 		{"image", func(s string) string {
@@ -191,6 +191,9 @@ func TestRunConfigCheck(t *testing.T) {
 
 func TestStepRecord(t *testing.T) {
 	g := realSpec(t)
-	r := g.Step(2).Record(evidence.GateNA, g.Step(2).NA)
-	assert.Equal(t, evidence.GateStep{Step: 2, Name: "VPS precheck", Command: "npm run vps:precheck:remote", Result: evidence.GateNA, Detail: g.Step(2).NA}, r)
+	r := g.Step(2).Record(evidence.GateFail, "unreachable")
+	assert.Equal(t, evidence.GateStep{Step: 2, Name: "VPS precheck", Command: "npm run vps:precheck:remote", Result: evidence.GateFail, Detail: "unreachable"}, r)
+	for _, s := range g.Steps {
+		assert.Empty(t, s.NA, "step %d (%s) runs on the reference stack: no step is n/a", s.Step, s.Name)
+	}
 }

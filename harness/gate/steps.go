@@ -12,9 +12,7 @@ import (
 
 	"github.com/pocketbrain/chaos/harness/env"
 	"github.com/pocketbrain/chaos/harness/evidence"
-	"github.com/pocketbrain/chaos/harness/ready"
 	"github.com/pocketbrain/chaos/harness/signals"
-	"github.com/pocketbrain/chaos/harness/stack"
 )
 
 // Step returns step n (1-based) of the checklist; Load guarantees all Steps exist.
@@ -80,91 +78,9 @@ func RunConfigCheck(ctx context.Context, g *Spec, images env.Images, run OneOffR
 	return step, nil
 }
 
-// imageIDShown is how much of an image id ("sha256:" and 12 hex digits) a detail shows.
-const imageIDShown = 19
-
-// Deploy is step 4 on the reference stack: the running server is replaced with the
-// release's server image (no pull: a local image), which reports the revision stamped
-// into its binary at build time; the monitor's targets follow it, and the new container
-// must answer /ready 200 within Timeouts.SteadyState. began is when the deploy began
-// (the caller's clock, so that the canary can report what fired since). An error is the
-// deploy's failure.
-func Deploy(ctx context.Context, s *stack.Stack, g *Spec, began time.Time) (evidence.GateStep, error) {
-	step := g.Step(4)
-	img := s.Env.Config().Images[env.Server]
-	err := s.Env.Replace(ctx, env.Server, env.Change{Image: img})
-	if err == nil {
-		err = s.RefreshTargets(ctx)
-	}
-	if err == nil {
-		wctx, cancel := context.WithTimeout(ctx, s.Env.Config().Timeouts.SteadyState)
-		err = ready.Wait(wctx, s.Env, env.Server)
-		cancel()
-	}
-	if err != nil {
-		return evidence.GateStep{}, err
-	}
-	id := s.Env.ImageIDs[env.Server]
-	if len(id) > imageIDShown {
-		id = id[:imageIDShown]
-	}
-	return step.Record(evidence.GatePass,
-		fmt.Sprintf("server replaced with %s (%s), built at revision %s; new container /ready 200 %s after the deploy began — %s",
-			img, id, s.IntendedRevision(), time.Since(began).Round(time.Millisecond), step.OnReferenceStack)), nil
-}
-
 // DeployDrift is the rollback trigger that compares the running revision with the
 // intended one.
 const DeployDrift = "DeployDrift"
-
-// Verify is step 5 on the reference stack: server and worker answer /ready 200,
-// pocketbrain_build_info's revision on the server's /metrics equals revision, and the
-// DeployDrift trigger is inactive on a monitor tick taken after the call began (all
-// within Timeouts.SteadyState). It returns the step (fail when anything is wrong, its
-// detail redacted) and the problems found, empty on a pass.
-func Verify(ctx context.Context, s *stack.Stack, g *Spec, revision string) (evidence.GateStep, []string) {
-	step := g.Step(5)
-	began := time.Now()
-	var problems, facts []string
-	wctx, cancel := context.WithTimeout(ctx, s.Env.Config().Timeouts.SteadyState)
-	defer cancel()
-	for _, r := range []env.Role{env.Server, env.Worker} {
-		if err := ready.Wait(wctx, s.Env, r); err != nil {
-			problems = append(problems, err.Error())
-		} else {
-			facts = append(facts, string(r)+" /ready 200")
-		}
-	}
-	revs, err := BuildRevisions(ctx, s.Env)
-	switch {
-	case err != nil:
-		problems = append(problems, err.Error())
-	case len(revs) == 1 && revs[0] == revision:
-		facts = append(facts, fmt.Sprintf("pocketbrain_build_info{revision=%q} = intended %q", revs[0], revision))
-	default:
-		problems = append(problems, fmt.Sprintf("pocketbrain_build_info revisions %q, intended %q (deploy drift)", revs, revision))
-	}
-	// The DeployDrift trigger must be inactive on a tick taken after the deploy.
-	since := time.Now()
-	_, werr := s.Monitor.WaitFor(wctx, "a monitor tick after the deploy", func(ctx context.Context) (bool, error) {
-		last, _ := s.Monitor.LastTick()
-		return last.T.After(since), nil
-	})
-	if werr != nil {
-		problems = append(problems, werr.Error())
-	} else if state := s.Rules.State(DeployDrift); state.Loud() {
-		problems = append(problems, "rollback trigger "+DeployDrift+" is "+string(state))
-	} else {
-		facts = append(facts, DeployDrift+" inactive")
-	}
-	res := evidence.GatePass
-	detail := strings.Join(facts, "; ") + fmt.Sprintf(" (verified in %s)", time.Since(began).Round(time.Millisecond))
-	if len(problems) > 0 {
-		res = evidence.GateFail
-		detail = strings.Join(problems, "; ") + "; " + detail
-	}
-	return step.Record(res, s.Env.Redact(detail)), problems
-}
 
 // BuildRevisions reads pocketbrain_build_info's revisions from the server's /metrics.
 func BuildRevisions(ctx context.Context, e *env.Environment) ([]string, error) {

@@ -91,7 +91,7 @@ func TestLabelCheckExpressions(t *testing.T) {
 		{`probe_success{probe=""}`, []string{`an empty value selects probe_success series without probe`}},
 		{`up{job="sever"}`, []string{`did you mean job="server"?`}},
 		{`probe_success{job="server"}`, []string{`the job values probe_success carries are server_ready, worker_ready`, `use one of server_ready, worker_ready ("server" is a target, but probe_success does not come from it)`}},
-		{`up{job="postgres"}`, []string{`use one of clients, release, server, server_ready, toxiproxy, worker, worker_ready (the target names of targets.yaml; if "postgres" should be a target, add it there)`}},
+		{`up{job="postgres"}`, []string{`use one of clients, release, server, server_ready, toxiproxy, vps_head, worker, worker_ready (the target names of targets.yaml; if "postgres" should be a target, add it there)`}},
 		{`pocketbrain_worker_circuits_vps_open{instance="server"}`, []string{`the instance values pocketbrain_worker_circuits_vps_open carries are worker`}},
 		{`sum(increase(ai_requests_total{code="50e"}[30s]))`, []string{`an HTTP status (200, 503, …) or error (no answer)`}},
 		{`sum(increase(ai_requests_total{code=~"504|5o3"}[30s]))`, []string{`("5o3")`}},

@@ -5,6 +5,7 @@
 package stack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -204,6 +205,9 @@ func (s *Stack) startServer(ctx context.Context) error {
 	return nil
 }
 
+// vpsScrapeTimeout bounds one read of the VPS host's HEAD by a scrape.
+const vpsScrapeTimeout = 3 * time.Second
+
 // serve starts the harness's own endpoint: /release (the intended revision, a static
 // target) and /metrics (everything collected, for an engineer's Prometheus or Grafana).
 func (s *Stack) serve() error {
@@ -215,7 +219,25 @@ func (s *Stack) serve() error {
 	mux.Handle("/metrics", signals.NewExporter(s.Store))
 	mux.HandleFunc("/release", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		fmt.Fprintf(w, "# HELP pocketbrain_release_intended_info The release under test.\n# TYPE pocketbrain_release_intended_info gauge\npocketbrain_release_intended_info{revision=%q} 1\n", s.IntendedRevision())
+		sha := ""
+		if r := s.Env.Release(); r != nil {
+			sha = r.Intended()
+		}
+		fmt.Fprintf(w, "# HELP pocketbrain_release_intended_info The release under test: the revision its server binary was built at and its commit in the release repository.\n# TYPE pocketbrain_release_intended_info gauge\npocketbrain_release_intended_info{revision=%q,sha=%q} 1\n", s.IntendedRevision(), sha)
+	})
+	// /vps is the VPS host's deploy checkout as it is now: its HEAD, read over SSH at
+	// every scrape (the deploy-drift trigger compares it with the release under test).
+	// A host that cannot be read answers 503, so the target is down, never quiet.
+	mux.HandleFunc("/vps", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), vpsScrapeTimeout)
+		defer cancel()
+		head, err := s.Env.VPSHead(ctx)
+		if err != nil {
+			http.Error(w, s.Env.Redact(err.Error()), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintf(w, "# HELP pocketbrain_vps_head_info The commit the VPS host's deploy checkout is at (git rev-parse HEAD).\n# TYPE pocketbrain_vps_head_info gauge\npocketbrain_vps_head_info{sha=%q} 1\n", head)
 	})
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	s.HarnessURL = "http://" + ln.Addr().String()
@@ -232,9 +254,12 @@ func (s *Stack) RefreshTargets(ctx context.Context) error {
 	c := s.Monitor.Collector()
 	for _, t := range s.Program.Targets {
 		var url string
-		switch t.Kind {
-		case "static":
-			url = s.HarnessURL + "/release"
+		switch {
+		case t.Kind == "static" && (t.Role == "" || slices.Contains(s.opts.Roles, t.Role)):
+			// Served by the harness itself (serve): /release unless the target names a path.
+			url = s.HarnessURL + cmp.Or(t.Path, "/release")
+		case t.Kind == "static":
+			continue
 		default:
 			if !slices.Contains(s.opts.Roles, t.Role) {
 				continue

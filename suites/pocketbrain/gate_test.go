@@ -62,27 +62,21 @@ var _ = Describe("Release gate", Ordered, Label("gate"), func() {
 		Expect(s.Result).To(Equal(evidence.GatePass), s.Detail)
 	}, NodeTimeout(5*time.Minute))
 
-	It("steps 2–3: precheck and sync have no remote VPS to act on (n/a, with the reason)", func() {
-		for _, n := range []int{2, 3} {
-			record(g.Step(n).Record(evidence.GateNA, g.Step(n).NA))
-		}
-	})
-
-	It("step 4: deploy puts the release's server image with the intended revision in place", func(ctx SpecContext) {
+	It("steps 2–5: precheck, sync, deploy and verify run over SSH on the VPS host and put the intended release in place", func(ctx SpecContext) {
 		deployStartedAt = time.Now()
-		s, err := gate.Deploy(ctx, st, g, deployStartedAt)
+		remote, err := gate.RemoteFor(ctx, st)
 		if err != nil {
-			failStep(4, fmt.Errorf("deploy: %w", err))
+			failStep(gate.RemoteSteps[0], err)
 			Fail(err.Error())
 		}
-		record(s)
-	}, NodeTimeout(3*time.Minute))
-
-	It("step 5: verify finds the stack ready at the intended revision with no drift", func(ctx SpecContext) {
-		s, problems := gate.Verify(ctx, st, g, st.IntendedRevision())
-		record(s)
-		Expect(problems).To(BeEmpty())
-	}, NodeTimeout(3*time.Minute))
+		steps := gate.RunRemote(ctx, st, g, remote)
+		for _, s := range steps {
+			record(s)
+		}
+		for _, s := range steps {
+			Expect(s.Result).To(Equal(evidence.GatePass), "step %d (%s): %s", s.Step, s.Name, s.Detail)
+		}
+	}, NodeTimeout(5*time.Minute))
 
 	It("step 6: the canary runs with no rollback trigger firing", Label("canary"), func(ctx SpecContext) {
 		s := g.Step(6)
