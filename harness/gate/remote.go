@@ -213,7 +213,7 @@ func hostKeyName(h vps.Host) string {
 	if h.Keys == nil || h.Keys.HostPublic == nil {
 		return "(none)"
 	}
-	return fingerprint(h.Keys)
+	return ssh.FingerprintSHA256(h.Keys.HostPublic)
 }
 
 func shortSHA(sha string) string {
@@ -232,5 +232,3 @@ func shortID(id string) string {
 	}
 	return id
 }
-
-func fingerprint(k *vps.Keys) string { return ssh.FingerprintSHA256(k.HostPublic) }

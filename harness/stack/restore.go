@@ -196,7 +196,32 @@ func (s *Stack) broken(ctx context.Context) ([]string, error) {
 			out = append(out, string(r)+": "+d)
 		}
 	}
+	if _, isDown := down[env.VPSHost]; !isDown {
+		if d := s.checkoutDrift(ctx); d != "" {
+			out = append(out, string(env.VPSHost)+": "+d)
+		}
+	}
 	return out, nil
+}
+
+// checkoutDrift says how the VPS host's deploy checkout differs from the release under
+// test ("" if it does not, or the stack has no VPS host): a HEAD elsewhere, or a host
+// that cannot be read.
+func (s *Stack) checkoutDrift(ctx context.Context) string {
+	rel := s.Env.Release()
+	if rel == nil {
+		return ""
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.Env.Config().Timeouts.DockerCall)
+	defer cancel()
+	head, err := s.Env.VPSHead(cctx)
+	switch {
+	case err != nil:
+		return "deploy checkout unreadable: " + s.Env.Redact(err.Error())
+	case head != rel.Intended():
+		return fmt.Sprintf("deploy checkout at %s, not the release under test %s", head, rel.Intended())
+	}
+	return ""
 }
 
 // notRunning maps each role that env.Unhealthy lists to its line ("role: why").
@@ -260,13 +285,18 @@ func (s *Stack) repairBroken(ctx context.Context) []string {
 			continue
 		}
 		_, isDown := down[r]
-		drifted := s.drift(r) != ""
+		why := s.drift(r)
+		if r == env.VPSHost && !isDown && why == "" {
+			// A new container of the host boots its checkout at the release under test.
+			why = s.checkoutDrift(ctx)
+		}
+		drifted := why != ""
 		switch {
 		case r == env.Toxiproxy && (isDown || drifted):
 			// Its proxies are made once, at boot: a new container would have none.
 			acts = append(acts, s.did("toxiproxy", errors.New("not running as booted; it cannot be restored in place (its proxies exist only from boot)")))
 		case drifted:
-			acts = append(acts, s.replaceDefault(ctx, r, s.drift(r)))
+			acts = append(acts, s.replaceDefault(ctx, r, why))
 		case isDown:
 			acts = append(acts, s.startInPlace(ctx, r, down[r]))
 		}

@@ -53,6 +53,7 @@ func TestEveryFaultKindProvesItActedAndHealed(t *testing.T) {
 		{Kind: "process", Action: "pause", Target: "provider"},
 		{Kind: "config", Action: "set_env", Target: "provider", Params: map[string]string{"PB_CHAOS_MARK": "proof"}},
 		{Kind: "provider", Action: "respond", Params: map[string]string{"status": "503"}},
+		{Kind: "release", Action: "local_commit", Target: "vpshost"},
 	}
 	for _, spec := range specs {
 		t.Run(spec.Kind+"-"+spec.Action, func(t *testing.T) {

@@ -244,6 +244,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 			t.Errorf("the console never shows the planted %q: the scan below would prove nothing about it", where)
 		}
 	}
+	// Values holds the VPS host's SSH seeds and private keys (PEM, one line each here).
 	if want := len(env.NewSecrets().Values()); n < want {
 		t.Errorf("received %d stack secrets over the probe socket, want %d (Secrets.Values): the scan would miss the stack's own", n, want)
 	}
@@ -268,6 +269,31 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 			t.Errorf("evidence.json rows %+v: the key-rotation row did not run, so its outputs were not searched", ev.Rows)
 		} else {
 			t.Logf("row %s: %s", ev.Rows[0].ID, ev.Rows[0].Status)
+		}
+	}
+	// The SSH keys of the VPS host are among the secrets searched only if the gate used
+	// them: steps 2–5 must have run over SSH (issue 16), not been skipped or n/a.
+	{
+		var ev struct {
+			Gate []struct {
+				Step   int    `json:"step"`
+				Result string `json:"result"`
+				Detail string `json:"detail"`
+			} `json:"gate"`
+		}
+		b, _ := os.ReadFile(filepath.Join(out, "evidence.json"))
+		_ = json.Unmarshal(b, &ev)
+		ran := 0
+		for _, g := range ev.Gate {
+			if g.Step >= 2 && g.Step <= 5 && g.Result == "pass" {
+				ran++
+			}
+			if g.Step == 2 && !strings.Contains(g.Detail, "reachable, host key SHA256:") {
+				t.Errorf("gate step 2 %q: the precheck did not log in over SSH, so the run's SSH keys were never used", g.Detail)
+			}
+		}
+		if ran != 4 {
+			t.Errorf("gate steps 2–5: %d passed over SSH, want 4 (%+v): the SSH key material was not exercised", ran, ev.Gate)
 		}
 	}
 	if b, _ := os.ReadFile(filepath.Join(out, "evidence.json")); !bytes.Contains(b, []byte("an evidence field holding the run's secrets: [REDACTED]")) {
