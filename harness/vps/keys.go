@@ -82,10 +82,12 @@ func (k *Keys) WithOtherClient() (*Keys, error) {
 	return &c, nil
 }
 
-// Secrets lists every string that must never reach a log or a report: both
-// private keys' PEM text and each base64 line of their bodies (at least 16
-// characters each), so a redactor catches a key even when it was re-wrapped
-// or printed one line at a time.
+// Secrets lists every string that must never reach a log or a report: each
+// base64 line of both private keys' PEM bodies (at least 16 characters each)
+// and each body unwrapped, so a redactor catches a key even when it was
+// re-wrapped, indented or printed one line at a time. Each is one line: the
+// PEM's BEGIN and END lines are no secret, and a multi-line value would not
+// survive a line-based channel.
 func (k *Keys) Secrets() []string {
 	var out []string
 	for _, p := range [][]byte{k.clientPrivateKey, k.HostPrivateKey} {
@@ -93,7 +95,6 @@ func (k *Keys) Secrets() []string {
 			continue
 		}
 		text := string(p)
-		out = append(out, text, strings.TrimSpace(text))
 		var body strings.Builder
 		for _, line := range strings.Split(text, "\n") {
 			line = strings.TrimSpace(line)

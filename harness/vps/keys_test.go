@@ -24,10 +24,19 @@ func TestNewKeysAreEd25519(t *testing.T) {
 	require.Equal(t, k.HostPublic.Marshal(), host.PublicKey().Marshal())
 
 	secrets := k.Secrets()
-	require.Contains(t, secrets, string(k.HostPrivateKey))
-	require.Contains(t, secrets, string(k.clientPrivateKey))
+	for _, pem := range [][]byte{k.HostPrivateKey, k.clientPrivateKey} {
+		// Every body line of either key is a secret; the BEGIN and END lines are not.
+		lines := strings.Split(strings.TrimSpace(string(pem)), "\n")
+		for _, l := range lines[1 : len(lines)-1] {
+			if len(l) >= minSecretLen {
+				require.Contains(t, secrets, l)
+			}
+		}
+		require.NotContains(t, secrets, lines[0])
+	}
 	for _, s := range secrets {
 		require.GreaterOrEqual(t, len(s), minSecretLen)
+		require.NotContains(t, s, "\n", "one line each")
 	}
 }
 

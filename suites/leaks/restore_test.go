@@ -35,7 +35,8 @@ func readRestorations(t *testing.T, dir string) []restoration {
 }
 
 // TestFailedRowRestored: a spec breaks the stack behind the guard's back — the server
-// replaced with a wrong database password, the KV container stopped — and fails
+// replaced with a wrong database password, the KV container stopped, a commit on the VPS
+// host's deploy checkout — and fails
 // (PB_SELFTEST=break, suites/pocketbrain/selftest_test.go). The AfterEach must restore
 // the stack (stack.Restore) so that the row run next passes; the evidence records the
 // restoration, and nothing is left behind.
@@ -69,7 +70,7 @@ func TestFailedRowRestored(t *testing.T) {
 	t.Logf("restoration: rows %v restored=%v steady_after=%v reason %q", got.Rows, got.Restored, got.SteadyAfter, got.Reason)
 	acts := strings.Join(got.Actions, "; ")
 	if !got.Restored || !got.SteadyAfter || !strings.Contains(acts, "server replaced") || !strings.Contains(acts, "kv started") ||
-		len(got.Rows) != 1 || got.Rows[0] != "selftest-break" {
-		t.Errorf("restoration: want the server replaced and kv started, steady after, for row selftest-break; got %+v", got)
+		!strings.Contains(acts, "vpshost replaced") || len(got.Rows) != 1 || got.Rows[0] != "selftest-break" {
+		t.Errorf("restoration: want the server replaced, kv started and the VPS host replaced (its checkout had drifted), steady after, for row selftest-break; got %+v", got)
 	}
 }

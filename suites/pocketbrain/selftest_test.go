@@ -23,8 +23,9 @@ import (
 // (suites/leaks does): an ordinary run never sees them, not even as skipped specs.
 //
 //	PB_SELFTEST=panic  the first row (or PB_SELFTEST_ROW) panics while its fault is active
-//	PB_SELFTEST=break  a spec breaks the stack behind the guard's back and fails; the first
-//	                   row (or PB_SELFTEST_ROW) runs next and must pass (stack.Restore)
+//	PB_SELFTEST=break  a spec breaks the stack behind the guard's back (server, kv, the VPS
+//	                   host's checkout) and fails; the first row (or PB_SELFTEST_ROW) runs
+//	                   next and must pass (stack.Restore)
 //	PB_SELFTEST=leak   a spec plants the run's generated secrets in an evidence field, a
 //	                   progress line and a Gomega failure message, and fails (suites/secrets
 //	                   then finds none of them in any output)
@@ -108,7 +109,10 @@ var _ = func() bool {
 			stop := 2
 			_, err = st.Env.Docker().Client().ContainerStop(sctx, kv.GetContainerID(), client.ContainerStopOptions{Timeout: &stop})
 			Expect(err).NotTo(HaveOccurred())
-			fmt.Fprintf(progressOut(), "[selftest] server replaced with a wrong database password, kv stopped; failing the spec\n")
+			// The VPS host's checkout drifts too: a commit on the host, no fault to heal it.
+			_, err = st.Env.VPS().LocalCommit(sctx, "selftest: committed on the host behind the guard's back")
+			Expect(err).NotTo(HaveOccurred())
+			fmt.Fprintf(progressOut(), "[selftest] server replaced with a wrong database password, kv stopped, a commit on the VPS host's checkout; failing the spec\n")
 			const why = "selftest: the stack is left broken behind the guard's back"
 			_ = rr.Fail(why)
 			Fail(why)
