@@ -77,34 +77,29 @@ func (f *release) Heal(ctx context.Context, e *env.Environment) error {
 
 // Acted: the host's HEAD, read over SSH, is not the intended release.
 func (f *release) Acted(ctx context.Context, e *env.Environment) ([]Proof, error) {
-	want, err := intended(e)
-	if err != nil {
-		return nil, err
+	head, want, p, err := f.look(ctx, e)
+	if err == nil && head == want {
+		err = fmt.Errorf("the VPS host's HEAD is still the intended release %s", want)
 	}
-	head, err := e.VPSHead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p := []Proof{{What: "VPS HEAD", Value: fmt.Sprintf("%s (intended %s)", head, want)}}
-	if head == want {
-		return p, fmt.Errorf("the VPS host's HEAD is still the intended release %s", want)
-	}
-	return p, nil
+	return p, err
 }
 
 // Healed: the host's HEAD is the intended release again.
 func (f *release) Healed(ctx context.Context, e *env.Environment) ([]Proof, error) {
-	want, err := intended(e)
-	if err != nil {
-		return nil, err
+	head, want, p, err := f.look(ctx, e)
+	if err == nil && head != want {
+		err = fmt.Errorf("the VPS host's HEAD %s is not the intended release %s", head, want)
 	}
-	head, err := e.VPSHead(ctx)
-	if err != nil {
-		return nil, err
+	return p, err
+}
+
+// look reads the host's HEAD over SSH beside the intended release's SHA.
+func (f *release) look(ctx context.Context, e *env.Environment) (head, want string, p []Proof, err error) {
+	if want, err = intended(e); err != nil {
+		return "", "", nil, err
 	}
-	p := []Proof{{What: "VPS HEAD", Value: fmt.Sprintf("%s (intended %s)", head, want)}}
-	if head != want {
-		return p, fmt.Errorf("the VPS host's HEAD %s is not the intended release %s", head, want)
+	if head, err = e.VPSHead(ctx); err != nil {
+		return "", want, nil, err
 	}
-	return p, nil
+	return head, want, []Proof{{What: "VPS HEAD", Value: fmt.Sprintf("%s (intended %s)", head, want)}}, nil
 }

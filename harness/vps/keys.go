@@ -3,7 +3,6 @@ package vps
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/pem"
 	"fmt"
 	"strings"
 
@@ -33,44 +32,24 @@ const minSecretLen = 16
 // NewKeys generates a fresh ed25519 client identity and host key, so no run
 // ever trusts or presents a key another run (or a leaked log) has seen.
 func NewKeys() (*Keys, error) {
-	client, clientPEM, err := newEd25519("pocketbrain chaos harness client")
-	if err != nil {
-		return nil, err
+	client, host := make([]byte, ed25519.SeedSize), make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(client); err != nil {
+		return nil, fmt.Errorf("generate ed25519 seed: %w", err)
 	}
-	host, hostPEM, err := newEd25519("pocketbrain chaos vps host")
-	if err != nil {
-		return nil, err
+	if _, err := rand.Read(host); err != nil {
+		return nil, fmt.Errorf("generate ed25519 seed: %w", err)
 	}
-	return &Keys{
-		Client:           client,
-		HostPublic:       host.PublicKey(),
-		AuthorizedKey:    ssh.MarshalAuthorizedKey(client.PublicKey()),
-		HostPrivateKey:   hostPEM,
-		clientPrivateKey: clientPEM,
-	}, nil
-}
-
-// newEd25519 returns a signer and its private key as OpenSSH PEM.
-func newEd25519(comment string) (ssh.Signer, []byte, error) {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, nil, fmt.Errorf("generate ed25519 key: %w", err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		return nil, nil, fmt.Errorf("ed25519 signer: %w", err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, comment)
-	if err != nil {
-		return nil, nil, fmt.Errorf("marshal ed25519 private key: %w", err)
-	}
-	return signer, pem.EncodeToMemory(block), nil
+	return KeysFromSeeds(client, host)
 }
 
 // WithOtherClient returns a copy whose client identity is a different,
 // freshly generated key (for the "wrong key" test): same host key.
 func (k *Keys) WithOtherClient() (*Keys, error) {
-	client, clientPEM, err := newEd25519("pocketbrain chaos harness other client")
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return nil, fmt.Errorf("generate ed25519 seed: %w", err)
+	}
+	client, clientPEM, err := fromSeed(seed, "pocketbrain chaos harness other client")
 	if err != nil {
 		return nil, err
 	}
