@@ -23,7 +23,7 @@ func init() {
 		if err := oneOf("process", s.Action, "stop", "kill", "pause", "restart"); err != nil {
 			return nil, err
 		}
-		r, err := needRole(s, env.Postgres, env.Redis, env.KV, env.Server, env.Worker, env.Provider, env.Clients)
+		r, err := needRole(s, env.Postgres, env.Redis, env.KV, env.Server, env.Worker, env.Provider, env.Clients, env.VPSHost)
 		if err != nil {
 			return nil, err
 		}

@@ -40,7 +40,7 @@ func (f *release) Changes() []env.Role { return []env.Role{env.Server} }
 // intended is the release under test's SHA.
 func intended(e *env.Environment) (string, error) {
 	r := e.Release()
-	if r == nil || e.VPS() == nil {
+	if r == nil {
 		return "", fmt.Errorf("release fault: no VPS host in this stack (add role %s)", env.VPSHost)
 	}
 	return r.Intended(), nil
@@ -50,7 +50,11 @@ func (f *release) Inject(ctx context.Context, e *env.Environment) error {
 	if _, err := intended(e); err != nil {
 		return err
 	}
-	head, err := e.VPS().LocalCommit(ctx, hotfixMessage)
+	c, err := e.VPSClient(ctx)
+	if err != nil {
+		return err
+	}
+	head, err := c.LocalCommit(ctx, hotfixMessage)
 	if err != nil {
 		return err
 	}
@@ -64,7 +68,10 @@ func (f *release) Heal(ctx context.Context, e *env.Environment) error {
 	if err != nil {
 		return err
 	}
-	c := e.VPS()
+	c, err := e.VPSClient(ctx)
+	if err != nil {
+		return err
+	}
 	if _, err := c.Reset(ctx, want); err != nil {
 		return err
 	}

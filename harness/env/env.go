@@ -125,7 +125,9 @@ type Environment struct {
 	toxi       *Toxi
 	release    *ReleaseRepo // the run's release repository (VPS host only)
 	releaseTmp string       // the folder that holds it, removed by Close
-	vps        *vps.Client  // SSH client of the VPS host
+	vps        *vps.Client  // SSH client of the VPS host (VPSClient)
+	vpsDial    sync.Mutex   // one dial of the VPS host at a time (dialVPS)
+	closed     bool         // Close began: no new VPS client is installed
 
 	// BeforeReplace, when set, runs before a role's container is replaced (e.g. to save
 	// the client fleet's in-memory history before a restart starts a new one).
@@ -541,7 +543,10 @@ func (e *Environment) startRole(ctx context.Context, r Role, image string, setti
 		}
 	}
 	if r == VPSHost {
-		if err := e.dialVPS(ctx); err != nil {
+		e.mu.Lock()
+		old := e.vps
+		e.mu.Unlock()
+		if err := e.dialVPS(ctx, old); err != nil {
 			return fmt.Errorf("start %s (%s): %w%s", r, image, err, e.logTail(r))
 		}
 	}
@@ -863,6 +868,7 @@ func (e *Environment) Close(ctx context.Context) error {
 	}
 	e.volumes = nil
 	e.mu.Lock()
+	e.closed = true
 	if e.vps != nil {
 		_ = e.vps.Close()
 		e.vps = nil

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/moby/moby/client"
 	tc "github.com/testcontainers/testcontainers-go"
 
 	"github.com/pocketbrain/chaos/harness/vps"
@@ -48,12 +49,29 @@ func (r *ReleaseRepo) Intended() string { return r.SHAs[len(r.SHAs)-1] }
 // Release is the environment's release repository (nil without a VPS host).
 func (e *Environment) Release() *ReleaseRepo { return e.release }
 
-// VPS is the SSH client of the VPS host (nil without one); VPSHead dials again when
-// its connection broke.
-func (e *Environment) VPS() *vps.Client {
+// VPSClient is a live SSH client of the VPS host: the current one, or, when that one is
+// broken (its connection failed, or the host was replaced or restarted), a new one.
+func (e *Environment) VPSClient(ctx context.Context) (*vps.Client, error) {
+	e.mu.Lock()
+	c, closed := e.vps, e.closed
+	e.mu.Unlock()
+	switch {
+	case closed:
+		return nil, errors.New("the environment is closed")
+	case e.release == nil:
+		return nil, fmt.Errorf("no VPS host in this stack (add role %s)", VPSHost)
+	case c != nil && !c.Broken():
+		return c, nil
+	}
+	if err := e.dialVPS(ctx, c); err != nil {
+		return nil, err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.vps
+	if e.vps == nil || e.vps.Broken() {
+		return nil, errors.New("vpshost: the SSH connection broke again right after the dial")
+	}
+	return e.vps, nil
 }
 
 // VPSHostConfig is how the harness reaches the VPS host now (its published sshd port).
@@ -82,12 +100,15 @@ func (e *Environment) createRelease(ctx context.Context) error {
 		return fmt.Errorf("release repository: %w", err)
 	}
 	e.releaseTmp = dir
-	release := func(name, ref string) (vps.Release, error) {
-		id, err := e.docker.ImageID(ctx, ref)
-		if err != nil {
-			return vps.Release{}, err
+	// rev is the revision its binary reports: the image's stamp unless PB_REVISION told
+	// the release under test another.
+	release := func(name, ref, id, rev string) (vps.Release, error) {
+		var err error
+		if id == "" {
+			if id, err = e.docker.ImageID(ctx, ref); err != nil {
+				return vps.Release{}, err
+			}
 		}
-		rev := e.cfg.Revision
 		if rev == "" {
 			if rev, err = e.docker.ImageLabel(ctx, ref, RevisionLabel); err != nil {
 				return vps.Release{}, err
@@ -100,11 +121,11 @@ func (e *Environment) createRelease(ctx context.Context) error {
 	}
 	var releases []vps.Release
 	if e.cfg.Images[Server] != PreviousServerImage {
-		if prev, err := release("previous release", PreviousServerImage); err == nil {
+		if prev, err := release("previous release", PreviousServerImage, "", ""); err == nil {
 			releases = append(releases, prev)
 		}
 	}
-	cur, err := release("release under test", e.cfg.Images[Server])
+	cur, err := release("release under test", e.cfg.Images[Server], e.ImageIDs[Server], e.cfg.Revision)
 	if err != nil {
 		return err
 	}
@@ -136,8 +157,18 @@ func (e *Environment) vpsHostFiles() ([]tc.ContainerFile, error) {
 	}, nil
 }
 
-// dialVPS connects the SSH client to the VPS host (after a start or a restart of it).
-func (e *Environment) dialVPS(ctx context.Context) error {
+// dialVPS connects a new SSH client to the VPS host (after a start or a restart of it,
+// or when old broke) and installs it, unless another caller already replaced old or the
+// environment was closed meanwhile. Dials are serialized, so concurrent scrapes make one.
+func (e *Environment) dialVPS(ctx context.Context, old *vps.Client) error {
+	e.vpsDial.Lock()
+	defer e.vpsDial.Unlock()
+	e.mu.Lock()
+	replaced := e.vps != old && e.vps != nil && !e.vps.Broken()
+	e.mu.Unlock()
+	if replaced {
+		return nil
+	}
 	h, err := e.VPSHostConfig(ctx)
 	if err != nil {
 		return err
@@ -158,11 +189,16 @@ func (e *Environment) dialVPS(ctx context.Context) error {
 		return fmt.Errorf("vpshost: %w", err)
 	}
 	e.mu.Lock()
-	old := e.vps
+	if e.closed {
+		e.mu.Unlock()
+		_ = c.Close()
+		return errors.New("the environment is closed")
+	}
+	prev := e.vps
 	e.vps = c
 	e.mu.Unlock()
-	if old != nil {
-		_ = old.Close()
+	if prev != nil {
+		_ = prev.Close()
 	}
 	return nil
 }
@@ -171,20 +207,20 @@ func (e *Environment) dialVPS(ctx context.Context) error {
 func (e *Environment) hasVPSHost() bool { return slices.Contains(e.cfg.Roles, VPSHost) }
 
 // VPSHead is the VPS host's deploy checkout HEAD. A client whose connection broke (the
-// host was restarted or paused) dials again once.
+// host was restarted, or did not answer in time) is dialed again once.
 func (e *Environment) VPSHead(ctx context.Context) (string, error) {
-	c := e.VPS()
-	if c == nil {
-		return "", errors.New("no VPS host in this stack")
+	c, err := e.VPSClient(ctx)
+	if err != nil {
+		return "", err
 	}
 	head, err := c.Head(ctx)
-	if err == nil || ctx.Err() != nil {
+	if !errors.Is(err, vps.ErrConnection) || ctx.Err() != nil {
 		return head, err
 	}
-	if derr := e.dialVPS(ctx); derr != nil {
-		return "", errors.Join(err, derr)
+	if c, err = e.VPSClient(ctx); err != nil {
+		return "", err
 	}
-	return e.VPS().Head(ctx)
+	return c.Head(ctx)
 }
 
 // Deployed is what DeployRelease did with one role of the release.
@@ -235,15 +271,30 @@ func (e *Environment) DeployRelease(ctx context.Context, c *vps.Client) (string,
 		if id != img.ID {
 			return head, done, fmt.Errorf("release %s names %s with id %s, but that tag is now %s: another artifact; rebuild the release or restore the tag", head, img.Ref, short(img.ID), short(id))
 		}
-		running, err := e.docker.ImageID(ctx, e.CurrentImage(r))
-		if err == nil && running == img.ID && e.CurrentImage(r) == img.Ref {
+		if running, err := e.runningImageID(ctx, r); err != nil {
+			return head, done, err
+		} else if running == img.ID {
 			done = append(done, Deployed{Role: r, Image: img})
 			continue
 		}
-		if err := e.Replace(ctx, r, Change{Image: img.Ref}); err != nil {
+		// By id: the artifact checked above, even if the tag moves meanwhile.
+		if err := e.Replace(ctx, r, Change{Image: img.ID}); err != nil {
 			return head, done, fmt.Errorf("deploy %s %s: %w", r, img.Ref, err)
 		}
 		done = append(done, Deployed{Role: r, Image: img, Replaced: true})
 	}
 	return head, done, nil
+}
+
+// runningImageID is the image id of the container that runs role r now.
+func (e *Environment) runningImageID(ctx context.Context, r Role) (string, error) {
+	c, err := e.Container(r)
+	if err != nil {
+		return "", err
+	}
+	st, err := e.docker.cli.ContainerInspect(ctx, c.GetContainerID(), client.ContainerInspectOptions{})
+	if err != nil {
+		return "", fmt.Errorf("inspect %s: %w", r, err)
+	}
+	return st.Container.Image, nil
 }

@@ -203,7 +203,7 @@ func verify(ctx context.Context, s *stack.Stack, g *Spec, r Remote) evidence.Gat
 	}
 	detail := strings.Join(facts, "; ") + fmt.Sprintf(" (verified in %s)", time.Since(began).Round(time.Millisecond))
 	if len(problems) > 0 {
-		return step.Record(evidence.GateFail, strings.Join(problems, "; ")+"; "+detail)
+		return step.Record(evidence.GateFail, fmt.Sprintf("step %d (%s) stopped the release: %s; %s", step.Step, step.Name, strings.Join(problems, "; "), detail))
 	}
 	return step.Record(evidence.GatePass, detail)
 }

@@ -205,8 +205,9 @@ func (s *Stack) startServer(ctx context.Context) error {
 	return nil
 }
 
-// vpsScrapeTimeout bounds one read of the VPS host's HEAD by a scrape.
-const vpsScrapeTimeout = 3 * time.Second
+// vpsScrapeTimeout bounds one read of the VPS host's HEAD by a scrape, below the
+// collector's own scrape timeout, so a host that does not answer reads as a 503.
+const vpsScrapeTimeout = 1500 * time.Millisecond
 
 // serve starts the harness's own endpoint: /release (the intended revision, a static
 // target) and /metrics (everything collected, for an engineer's Prometheus or Grafana).

@@ -19,6 +19,9 @@ var (
 	ErrUnreachable = errors.New("VPS host unreachable")                       // TCP dial failed or timed out, or handshake timed out
 	ErrAuth        = errors.New("SSH authentication refused")                 // "unable to authenticate" from the handshake
 	ErrHostKey     = errors.New("SSH host key does not match the pinned key") // another host (or key) answers at Addr
+	// ErrConnection is a Run whose connection failed or did not answer within its ctx:
+	// the client is closed (Broken) and the caller dials again.
+	ErrConnection = errors.New("SSH connection to the VPS host lost")
 )
 
 // Host is where and how the harness reaches the VPS host.
@@ -140,27 +143,41 @@ type Result struct {
 	Code           int
 }
 
+// Broken is whether the client is closed: by Close, or by a Run whose connection
+// failed or outlived its ctx. A broken client never works again; dial anew.
+func (c *Client) Broken() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
 // Run runs one command in a new session. A non-zero exit is not an error
-// (Code holds it); err is only a transport problem or ctx ending, which
-// closes the session.
+// (Code holds it); err is only a transport problem (ErrConnection) or ctx
+// ending. A host that stops answering (a frozen container) would block the
+// session beyond ctx: when ctx ends first, the whole connection is closed,
+// which unblocks it, and the client is Broken.
 func (c *Client) Run(ctx context.Context, cmd string) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, fmt.Errorf("run on VPS host %s: %w", c.host.Addr, err)
 	}
+	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
+	defer stop()
 	s, err := c.conn.NewSession()
 	if err != nil {
-		return Result{}, fmt.Errorf("open SSH session on VPS host %s: %w (the connection dropped; Dial again)", c.host.Addr, err)
+		_ = c.Close()
+		if ctx.Err() != nil {
+			return Result{}, fmt.Errorf("run on VPS host %s: %w (%w)", c.host.Addr, ctx.Err(), ErrConnection)
+		}
+		return Result{}, fmt.Errorf("%w: open a session on %s: %v (dial again)", ErrConnection, c.host.Addr, err)
 	}
 	defer s.Close()
 	var stdout, stderr bytes.Buffer
 	s.Stdout, s.Stderr = &stdout, &stderr
 
-	stop := context.AfterFunc(ctx, func() { _ = s.Close() })
-	defer stop()
 	err = s.Run(cmd)
 	res := Result{Stdout: stdout.String(), Stderr: stderr.String()}
 	if ctx.Err() != nil {
-		return res, fmt.Errorf("run on VPS host %s: %w", c.host.Addr, ctx.Err())
+		return res, fmt.Errorf("run on VPS host %s: %w (%w)", c.host.Addr, ctx.Err(), ErrConnection)
 	}
 	var exit *ssh.ExitError
 	switch {
@@ -170,6 +187,7 @@ func (c *Client) Run(ctx context.Context, cmd string) (Result, error) {
 		res.Code = exit.ExitStatus()
 		return res, nil
 	default:
-		return res, fmt.Errorf("run on VPS host %s: %w", c.host.Addr, err)
+		_ = c.Close()
+		return res, fmt.Errorf("%w: run on %s: %v (dial again)", ErrConnection, c.host.Addr, err)
 	}
 }

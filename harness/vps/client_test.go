@@ -404,8 +404,13 @@ func TestRunHonoursCancel(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Less(t, time.Since(start), 2*time.Second)
 
-	// The connection survives a cancelled session.
-	res, err := c.Run(testCtx(t), "echo hi")
+	// A command that outlived its ctx means a host that may not answer: the client is
+	// closed (the connection is not trusted again) and a new one works.
+	require.ErrorIs(t, err, ErrConnection)
+	require.True(t, c.Broken())
+	_, err = c.Run(testCtx(t), "echo hi")
+	require.Error(t, err)
+	res, err := dialFake(t, keys, f).Run(testCtx(t), "echo hi")
 	require.NoError(t, err)
 	require.Equal(t, "hi\n", res.Stdout)
 }

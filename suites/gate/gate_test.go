@@ -1,5 +1,6 @@
 // Package gate checks the release gate's remote steps (issue 16) against a real VPS host
-// container: the good input passes steps 2–5, and each bad input (a wrong client key, a
+// container: the good input passes steps 2–5, the deploy replaces a server that runs
+// another artifact with the one the checked-out release names, and each bad input (a wrong client key, a
 // host that answers with another host key, a dirty checkout, a release SHA the release
 // repository does not hold, an unreachable host) stops the gate at its own step, as a
 // failure that names the step and the fix, with every later step skipped.
@@ -87,6 +88,23 @@ func TestBadInputStopsTheGateAtItsStep(t *testing.T) {
 		}
 	})
 
+	// The deploy acts: a server running another artifact (the drift build) is replaced
+	// with the image the checked-out release names, and verify then passes.
+	t.Run("deploy replaces a server running another artifact", func(t *testing.T) {
+		require.NoError(t, st.Env.Replace(ctx, env.Server, env.Change{Image: "pocketbrain-local/server:drift"}))
+		require.NoError(t, st.RefreshTargets(ctx))
+		steps := gate.RunRemote(ctx, st, g, good)
+		require.Len(t, steps, len(gate.RemoteSteps))
+		for _, s := range steps {
+			t.Logf("step %d %s: %s — %s", s.Step, s.Name, s.Result, s.Detail)
+			assert.Equal(t, evidence.GatePass, s.Result, "step %d", s.Step)
+		}
+		assert.Contains(t, steps[2].Detail, "replaced; /ready 200", "step 4 must have replaced the drift build")
+		revs, err := gate.BuildRevisions(ctx, st.Env)
+		require.NoError(t, err)
+		assert.Equal(t, []string{good.Revision}, revs, "the server reports the release's revision again")
+	})
+
 	t.Run("wrong client key stops at precheck", func(t *testing.T) {
 		r := good
 		other, err := good.Host.Keys.WithOtherClient()
@@ -106,9 +124,11 @@ func TestBadInputStopsTheGateAtItsStep(t *testing.T) {
 	})
 
 	t.Run("dirty checkout stops at precheck", func(t *testing.T) {
-		require.NoError(t, st.Env.VPS().Dirty(ctx, "chaos-dirty.txt"))
+		host, err := st.Env.VPSClient(ctx)
+		require.NoError(t, err)
+		require.NoError(t, host.Dirty(ctx, "chaos-dirty.txt"))
 		stopsAt(t, gate.RunRemote(ctx, st, g, good), 2, "dirty", "chaos-dirty.txt", "git reset --hard")
-		_, err := st.Env.VPS().Reset(ctx, good.Intended)
+		_, err = host.Reset(ctx, good.Intended)
 		require.NoError(t, err)
 		steps := gate.RunRemote(ctx, st, g, good)
 		assert.Equal(t, evidence.GatePass, steps[len(steps)-1].Result, "after the reset the gate passes again: %+v", steps)

@@ -110,7 +110,9 @@ var _ = func() bool {
 			_, err = st.Env.Docker().Client().ContainerStop(sctx, kv.GetContainerID(), client.ContainerStopOptions{Timeout: &stop})
 			Expect(err).NotTo(HaveOccurred())
 			// The VPS host's checkout drifts too: a commit on the host, no fault to heal it.
-			_, err = st.Env.VPS().LocalCommit(sctx, "selftest: committed on the host behind the guard's back")
+			host, err := st.Env.VPSClient(sctx)
+			Expect(err).NotTo(HaveOccurred())
+			_, err = host.LocalCommit(sctx, "selftest: committed on the host behind the guard's back")
 			Expect(err).NotTo(HaveOccurred())
 			fmt.Fprintf(progressOut(), "[selftest] server replaced with a wrong database password, kv stopped, a commit on the VPS host's checkout; failing the spec\n")
 			const why = "selftest: the stack is left broken behind the guard's back"
