@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2/client"
 )
@@ -40,7 +41,18 @@ func (e *Environment) createProxies(ctx context.Context) error {
 }
 
 func (t *Toxi) call(ctx context.Context, what string, f func() error) error {
-	ctx, cancel := context.WithTimeout(ctx, t.timeout.ToxiproxyCall)
+	return t.callWithin(ctx, t.timeout.ToxiproxyCall, what, f)
+}
+
+// toxicRemovalCalls is how many ToxiproxyCall bounds a toxic's removal gets: Toxiproxy
+// answers it only once every link has flushed what the toxic holds, which under load
+// (a latency toxic on a busy edge) can take well over one call's bound; the removal
+// then completes late (Shopify/toxiproxy#558). Seen in CI: FM6-vps-timeout's heal
+// "remove toxic pb_latency: no answer within 5s", the toxic gone a few seconds later.
+const toxicRemovalCalls = 6
+
+func (t *Toxi) callWithin(ctx context.Context, d time.Duration, what string, f func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- f() }()
@@ -51,7 +63,7 @@ func (t *Toxi) call(ctx context.Context, what string, f func() error) error {
 		}
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("toxiproxy: %s: no answer within %s: %w", what, t.timeout.ToxiproxyCall, ctx.Err())
+		return fmt.Errorf("toxiproxy: %s: no answer within %s: %w", what, d, ctx.Err())
 	}
 }
 
@@ -97,7 +109,7 @@ func (t *Toxi) RemoveToxic(ctx context.Context, proxy, name string) error {
 	if err != nil {
 		return err
 	}
-	return t.call(ctx, "remove toxic "+name, func() error { return p.RemoveToxic(name) })
+	return t.callWithin(ctx, toxicRemovalCalls*t.timeout.ToxiproxyCall, "remove toxic "+name, func() error { return p.RemoveToxic(name) })
 }
 
 // Reset enables every proxy and removes every toxic.
