@@ -2,7 +2,9 @@ package env
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -103,13 +105,21 @@ func (t *Toxi) AddToxic(ctx context.Context, proxy, name, typ, stream string, to
 	})
 }
 
-// RemoveToxic removes one toxic.
+// RemoveToxic removes one toxic. A toxic that is already gone counts as removed: a
+// removal that timed out may still complete inside Toxiproxy, and a heal retried after
+// it must not fail on the toxic's absence.
 func (t *Toxi) RemoveToxic(ctx context.Context, proxy, name string) error {
 	p, err := t.proxy(ctx, proxy)
 	if err != nil {
 		return err
 	}
-	return t.callWithin(ctx, toxicRemovalCalls*t.timeout.ToxiproxyCall, "remove toxic "+name, func() error { return p.RemoveToxic(name) })
+	return t.callWithin(ctx, toxicRemovalCalls*t.timeout.ToxiproxyCall, "remove toxic "+name, func() error {
+		err := p.RemoveToxic(name)
+		if apiErr := (*toxiproxy.ApiError)(nil); errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
+			return nil
+		}
+		return err
+	})
 }
 
 // Reset enables every proxy and removes every toxic.
