@@ -18,7 +18,8 @@ import (
 )
 
 // loadProgram loads and validates the program as the suites do, at production timing
-// (the rule files as promtool sees them) and at the profile's scale.
+// (the rule files as promtool sees them) and at the profile's scale, and returns the
+// program at that scale (the matrix's windows scaled as the rules' are).
 func loadProgram(dir string, forScale float64) (*program.Program, *signals.Rules, error) {
 	prog, err := program.Load(dir)
 	if err != nil {
@@ -29,6 +30,9 @@ func loadProgram(dir string, forScale float64) (*program.Program, *signals.Rules
 	}
 	rules, err := stack.Check(prog, nil, forScale)
 	if err != nil {
+		return nil, nil, err
+	}
+	if prog, err = prog.AtScale(forScale); err != nil {
 		return nil, nil, err
 	}
 	return prog, rules, nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pocketbrain/chaos/harness/env"
+	"github.com/pocketbrain/chaos/harness/promcanary"
 )
 
 // Profile is how fast and how long a run goes.
@@ -21,7 +22,8 @@ type Profile struct {
 	// proves a mechanism, and at production timing every row would hold its fault for
 	// the whole [15m] window. The canary is also evaluated at production timing.
 	Name string
-	// ForScale multiplies every `for:` and range window of the rollback triggers.
+	// ForScale multiplies every `for:` and range window of the rollback triggers and every
+	// range window of the matrix (PB_SCALE overrides it: "1/60", "0.05").
 	ForScale float64
 	// ControlSpan is the no-fault control run; CanarySpan the release canary.
 	ControlSpan, CanarySpan time.Duration
@@ -48,6 +50,7 @@ const (
 	EnvRevision = "PB_REVISION"
 	EnvClients  = "PB_CLIENTS"
 	EnvSeed     = "PB_SEED_CAPTURES"
+	EnvScale    = "PB_SCALE"
 )
 
 // maxSeed bounds PB_SEED_CAPTURES: each client holds every capture in its view.
@@ -89,6 +92,13 @@ func FromEnv() (Profile, error) {
 		}
 		p.SeedCaptures = n
 	}
+	if v := strings.TrimSpace(os.Getenv(EnvScale)); v != "" {
+		f, err := promcanary.ParseForScale(v)
+		if err != nil {
+			return p, fmt.Errorf("%s=%q: %w", EnvScale, v, err)
+		}
+		p.ForScale = f
+	}
 	if v := os.Getenv(EnvRevision); v != "" {
 		p.Revision = v
 	}
@@ -110,7 +120,7 @@ func (p Profile) ScaleNote() string {
 	if p.ForScale == 1 {
 		return "production timing: every for: and range window as written in the rule files"
 	}
-	return fmt.Sprintf("%s profile: every for: and range window of the rule files multiplied by %s (e.g. [15m] → %s, for: 5m → %s)",
+	return fmt.Sprintf("%s profile: every for: and range window of the rule files, and every range window of the matrix, multiplied by %s (e.g. [15m] → %s, for: 5m → %s)",
 		p.Name, scaleText(p.ForScale), time.Duration(float64(15*time.Minute)*p.ForScale), time.Duration(float64(5*time.Minute)*p.ForScale))
 }
 

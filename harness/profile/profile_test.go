@@ -34,8 +34,17 @@ func TestProfiles(t *testing.T) {
 	require.Equal(t, 250_000, p.SeedCaptures)
 }
 
+func TestScaleOverride(t *testing.T) {
+	t.Setenv(EnvOut, t.TempDir())
+	t.Setenv(EnvScale, "1/60")
+	p, err := FromEnv()
+	require.NoError(t, err)
+	require.InDelta(t, 1.0/60, p.ForScale, 1e-12)
+	require.Contains(t, p.ScaleNote(), "multiplied by 1/60 (e.g. [15m] → 15s, for: 5m → 5s)")
+}
+
 func TestBadSettingsNameTheVariable(t *testing.T) {
-	for name, val := range map[string]string{EnvProfile: "turbo", EnvCanary: "soon", EnvClients: "0", EnvSeed: "lots"} {
+	for name, val := range map[string]string{EnvProfile: "turbo", EnvCanary: "soon", EnvClients: "0", EnvSeed: "lots", EnvScale: "2"} {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv(name, val)
 			_, err := FromEnv()

@@ -285,8 +285,8 @@ func (r *Rules) build(file string, line int, g rulefmt.RuleGroup, rl rulefmt.Rul
 	return lr, nil
 }
 
-// scaleWindows rewrites every range window of expr in place.
-func scaleWindows(expr parser.Expr, f float64) {
+// scaleWindows rewrites every range window of expr in place; false when it has none.
+func scaleWindows(expr parser.Expr, f float64) (found bool) {
 	scale := func(d time.Duration) time.Duration {
 		out := time.Duration(math.Round(float64(d)*f/float64(time.Second))) * time.Second
 		return max(out, minWindow)
@@ -294,12 +294,33 @@ func scaleWindows(expr parser.Expr, f float64) {
 	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
 		switch x := n.(type) {
 		case *parser.MatrixSelector:
-			x.Range = scale(x.Range)
+			x.Range, found = scale(x.Range), true
 		case *parser.SubqueryExpr:
-			x.Range = scale(x.Range)
+			x.Range, found = scale(x.Range), true
 		}
 		return nil
 	})
+	return found
+}
+
+// ScaleExpr is expr with every range window and subquery range multiplied by f, as
+// WithWindowScale scales a rule's: for the expressions of the matrix, which name the
+// same production windows as the rule files. f == 1 returns expr as written.
+func ScaleExpr(expr string, f float64) (string, error) {
+	if f == 1 {
+		return expr, nil
+	}
+	if !(f > 0) || math.IsInf(f, 0) {
+		return "", fmt.Errorf("window-scale %v must be a positive finite factor, e.g. 1.0/30 for a fast profile or 1 for production windows", f)
+	}
+	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
+	if err != nil {
+		return "", err
+	}
+	if !scaleWindows(e, f) {
+		return expr, nil // no window: the text as written
+	}
+	return e.String(), nil
 }
 
 // WindowScale is the factor applied to range windows (1 = as written).

@@ -21,11 +21,14 @@ import (
 )
 
 // describeMatrix turns every row of the matrix file into a spec: the matrix is data,
-// and this is the only Go that rows need.
+// and this is the only Go that rows need. The rows run in Matrix.RunOrder, which spaces
+// rows that read the same series. Ginkgo sorts specs of one code location by their
+// text (and runs them in that order unless --randomize-all), so each row's text begins
+// with its place in that order: "07 FM2-edge-timeout: …".
 func describeMatrix(p *program.Program) {
 	Describe("Failure-mode matrix", Label("matrix"), func() {
-		for _, row := range p.Matrix.Rows {
-			It(row.ID+": "+row.Name, Label(row.GinkgoLabels()...), func(ctx SpecContext) {
+		for i, row := range p.Matrix.RunOrder() {
+			It(fmt.Sprintf("%02d %s: %s", i+1, row.ID, row.Name), Label(row.GinkgoLabels()...), func(ctx SpecContext) {
 				rr, err := rec.BeginRow(evidence.RowSpec{ID: row.ID, Name: row.Mode + " — " + row.Name, Labels: row.GinkgoLabels(), Runbook: row.Runbook, Triggers: row.Triggers})
 				Expect(err).NotTo(HaveOccurred())
 				fmt.Fprintf(progressOut(), "\n[%s] runbook %s\n", row.ID, row.Runbook)
@@ -76,7 +79,7 @@ func controlExprs(p *program.Program) []string {
 // observeWindow watches the stack with no fault for span: every trigger must stay
 // inactive and no expression in mustStayFalse may ever hold. It returns the window with
 // the triggers' values over the span. The window opens once the stack is steady: every
-// trigger quiet and every expression false, so that the [30s] windows of an earlier
+// trigger quiet and every expression false, so that the scaled windows of an earlier
 // spec's fault have passed (that residue is not the no-fault behaviour under test).
 func observeWindow(ctx context.Context, span time.Duration, mustStayFalse []string) (evidence.Window, error) {
 	steadyCtx, cancel := context.WithTimeout(ctx, st.Env.Config().Timeouts.SteadyState)

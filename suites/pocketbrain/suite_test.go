@@ -90,6 +90,10 @@ func TestPocketBrain(t *testing.T) {
 	if _, err = stack.Check(prog, nil, prof.ForScale); err != nil {
 		t.Fatal(err)
 	}
+	// The matrix's windows at the profile's scale, as the rule files' are.
+	if prog, err = prog.AtScale(prof.ForScale); err != nil {
+		t.Fatal(err)
+	}
 	// No engine, a missing image or a taken PB_LISTEN fails here too, before any file is
 	// written: a run that cannot start never overwrites an earlier report in PB_OUT.
 	if err = stack.Preflight(context.Background(), nil); err != nil {
