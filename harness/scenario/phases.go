@@ -292,7 +292,40 @@ func (s *Scenario) Fire(ctx context.Context, triggers []string) error {
 		return fmt.Errorf("rollback trigger: %w", err)
 	}
 	_ = s.rr.Fired(time.Now())
+	s.awaitServer(ctx, triggers)
 	return nil
+}
+
+// awaitServer keeps the fault in place until the real Prometheus server (when the stack
+// runs one) has fired the triggers too, for at most its agreement tolerance. The server
+// sees a sample a scrape or two after the embedded engine does; a trigger that resolves
+// the moment the mitigation lands (a rollback that removes the failing series) would
+// otherwise be gone before the server's next evaluation, and the run would read that as
+// a disagreement. It asserts nothing: the row's comparison with the server judges.
+func (s *Scenario) awaitServer(ctx context.Context, triggers []string) {
+	srv := s.r.Stack.Server
+	if srv == nil {
+		return
+	}
+	began := time.Now()
+	err := Poll(ctx, srv.Tolerance(), "the Prometheus server firing "+strings.Join(triggers, ", "), func() (bool, string, error) {
+		onsets, err := srv.Onsets(ctx, s.injected, time.Now())
+		if err != nil {
+			return false, "", err
+		}
+		var missing []string
+		for _, t := range triggers {
+			if len(onsets[t]) == 0 {
+				missing = append(missing, t)
+			}
+		}
+		return len(missing) == 0, "not yet firing there: " + strings.Join(missing, ", "), nil
+	})
+	if err != nil {
+		s.Say("fire", "%v; the comparison with the server judges", err)
+		return
+	}
+	s.Say("fire", "the Prometheus server fired them too, %s later", time.Since(began).Round(time.Millisecond))
 }
 
 // Mitigation is a first mitigation, as the document writes it.
