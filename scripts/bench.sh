@@ -83,7 +83,7 @@ in-place)
 skip) ;;
 *) die "PB_BENCH_COLD=$COLD: use isolated, in-place or skip" ;;
 esac
-result "image build, cold ($COLD)" "${COLD_S}s"
+result "image build, cold ($COLD)" "$([ "$COLD_S" = skipped ] && echo skipped || echo "${COLD_S}s")"
 result "image build, warm (all cached)" "${WARM}s"
 
 # ------------------------------------------------------------------ 2-5. full matrix

@@ -46,6 +46,8 @@ type Config struct {
 	// JournalDir is the host folder under which the client fleet journals every op
 	// (WithJournalDir); "": no journal.
 	JournalDir string
+	// Alongside runs while the containers start (WithAlongside).
+	Alongside func(context.Context, *Environment) error
 }
 
 // EnvPublishIP chooses the host address published ports bind to. A local engine
@@ -96,6 +98,15 @@ func WithLog(w io.Writer) Option { return func(c *Config) { c.Log = w } }
 // shares the harness's disk: on a remote one the option is ignored (and said so), and
 // the history is read from the fleet's /history as without it.
 func WithJournalDir(dir string) Option { return func(c *Config) { c.JournalDir = dir } }
+
+// WithAlongside runs f while the stack's containers start, for what needs the
+// environment's engine and run id but none of its containers (the stack's Prometheus
+// server): the boot then takes the longer of the two, not their sum. Start returns
+// once both are done; an error of either fails it, and a failed container start cancels
+// f's context.
+func WithAlongside(f func(context.Context, *Environment) error) Option {
+	return func(c *Config) { c.Alongside = f }
+}
 
 // JournalMount is where the clients container sees its journal folder.
 const JournalMount = "/journal"
@@ -221,6 +232,32 @@ func Start(ctx context.Context, opts ...Option) (env *Environment, err error) {
 		}
 	}
 
+	alongside := make(chan error, 1)
+	actx, cancelAlongside := context.WithCancel(ctx)
+	defer cancelAlongside()
+	if cfg.Alongside != nil {
+		go func() { alongside <- cfg.Alongside(actx, e) }()
+	} else {
+		alongside <- nil
+	}
+	err = e.startContainers(ctx)
+	if err != nil {
+		cancelAlongside()
+	}
+	// Never return while f may still start something the caller does not know of.
+	if aerr := <-alongside; err == nil {
+		err = aerr
+	}
+	if err != nil {
+		return e, err
+	}
+	e.logf("environment %s: all %d containers started", cfg.RunID, len(cfg.Roles))
+	return e, nil
+}
+
+// startContainers starts the roles in their waves, with the proxies between them.
+func (e *Environment) startContainers(ctx context.Context) error {
+	cfg := e.cfg
 	for wave := 0; wave <= 1; wave++ {
 		g, gctx := errgroup.WithContext(ctx)
 		for _, r := range cfg.Roles {
@@ -230,16 +267,15 @@ func Start(ctx context.Context, opts ...Option) (env *Environment, err error) {
 			g.Go(func() error { return e.startRole(gctx, r, cfg.Images[r], e.defaultEnv(r)) })
 		}
 		if err := g.Wait(); err != nil {
-			return e, err
+			return err
 		}
 		if wave == 0 && slices.Contains(cfg.Roles, Toxiproxy) {
 			if err := e.createProxies(ctx); err != nil {
-				return e, err
+				return err
 			}
 		}
 	}
-	e.logf("environment %s: all %d containers started", cfg.RunID, len(cfg.Roles))
-	return e, nil
+	return nil
 }
 
 // engineLocality decides where published ports are reached. A local engine publishes

@@ -144,7 +144,9 @@ func Up(ctx context.Context, prog *program.Program, o Options) (s *Stack, err er
 	if err := s.serve(); err != nil {
 		return s, err
 	}
-	envOpts := append([]env.Option{env.WithRoles(o.Roles...), env.WithLog(o.Log)}, o.EnvOptions...)
+	// The Prometheus server scrapes the harness's own endpoint, not the containers: it
+	// starts while they do.
+	envOpts := append([]env.Option{env.WithRoles(o.Roles...), env.WithLog(o.Log), env.WithAlongside(s.startServer)}, o.EnvOptions...)
 	s.Env, err = env.Start(ctx, envOpts...)
 	if err != nil {
 		return s, err
@@ -158,9 +160,6 @@ func Up(ctx context.Context, prog *program.Program, o Options) (s *Stack, err er
 	if err := s.Monitor.Start(context.WithoutCancel(ctx)); err != nil {
 		return s, err
 	}
-	if err := s.startServer(ctx); err != nil {
-		return s, err
-	}
 	return s, nil
 }
 
@@ -168,11 +167,15 @@ func Up(ctx context.Context, prog *program.Program, o Options) (s *Stack, err er
 // says which copy, for the evidence); the caller closes it. The canary starts a second
 // one with the rule files as written.
 func (s *Stack) StartServer(ctx context.Context, name string, rules *signals.Rules, note string) (*promserver.Server, error) {
+	return s.startServerOn(ctx, s.Env, name, rules, note)
+}
+
+func (s *Stack) startServerOn(ctx context.Context, e *env.Environment, name string, rules *signals.Rules, note string) (*promserver.Server, error) {
 	addr, err := promserver.ScrapeAddress(s.HarnessURL)
 	if err != nil {
 		return nil, err
 	}
-	srv, err := promserver.Start(ctx, s.Env, promserver.Config{
+	srv, err := promserver.Start(ctx, e, promserver.Config{
 		Scrape: addr, Interval: s.opts.Interval, Rules: rules, RulesNote: note,
 		Drop: promserver.Drop(rules), Name: name,
 	})
@@ -183,9 +186,10 @@ func (s *Stack) StartServer(ctx context.Context, name string, rules *signals.Rul
 }
 
 // startServer starts the Prometheus server over the harness's exporter with the rules
-// the embedded engine evaluates, unless promserver.Off says why not.
-func (s *Stack) startServer(ctx context.Context) error {
-	if s.ServerOff = promserver.Off(s.Env.Docker()); s.ServerOff != "" {
+// the embedded engine evaluates, unless promserver.Off says why not. It runs beside the
+// containers' start (env.WithAlongside), on the environment e that Up does not hold yet.
+func (s *Stack) startServer(ctx context.Context, e *env.Environment) error {
+	if s.ServerOff = promserver.Off(e.Docker()); s.ServerOff != "" {
 		fmt.Fprintf(s.opts.Log, "[stack] Prometheus server off: %s\n", s.ServerOff)
 		return nil
 	}
@@ -198,7 +202,7 @@ func (s *Stack) startServer(ctx context.Context) error {
 		note = "the scaled copy the embedded engine evaluates (every for: and window × " + scale + ")"
 	}
 	var err error
-	if s.Server, err = s.StartServer(ctx, "rows", s.Rules, note); err != nil {
+	if s.Server, err = s.startServerOn(ctx, e, "rows", s.Rules, note); err != nil {
 		return err
 	}
 	fmt.Fprintf(s.opts.Log, "[stack] Prometheus server %s up in %s at %s\n", s.Server.Version, s.Server.Booted.Round(time.Millisecond), s.Server.URL)
