@@ -124,7 +124,7 @@ Definitions: detect and fire are measured from the injection, recover from the m
 Overhead ratio = full-matrix wall time / sum over rows of (injection -> recovered) (the span
 the stack itself needs to detect, fire, hold and recover) plus the planned control and canary
 spans; the lower bound uses max(detect, fire) + recover instead. Everything else is the
-harness's own cost. Targets (2 cores): boot <= 10 s, serial wall <= 360 s, ratio <= 1.5.
+harness's own cost. Targets (2 cores, issue 15): boot <= 3 s, serial wall <= 360 s, ratio <= 1.15, peak memory <= 300 MB.
 Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); Docker $(docker version --format '{{.Server.Version}}' 2>/dev/null); shared with other runs: $(docker ps -q --filter label=pocketbrain.chaos=1 | wc -l) harness containers running at the end.
 TXT
 log "numbers in $RESULTS"

@@ -23,7 +23,7 @@ type Profile struct {
 	// the whole [15m] window. The canary is also evaluated at production timing.
 	Name string
 	// ForScale multiplies every `for:` and range window of the rollback triggers and every
-	// range window of the matrix (PB_SCALE overrides it: "1/60", "0.05").
+	// range window of the matrix (PB_TIME_SCALE overrides it: "1/60", "0.05").
 	ForScale float64
 	// ControlSpan is the no-fault control run; CanarySpan the release canary.
 	ControlSpan, CanarySpan time.Duration
@@ -43,14 +43,14 @@ type Profile struct {
 
 // Env variables, documented in the README.
 const (
-	EnvProfile  = "PB_PROFILE"
-	EnvOut      = "PB_OUT"
-	EnvControl  = "PB_CONTROL_SPAN"
-	EnvCanary   = "PB_CANARY_SPAN"
-	EnvRevision = "PB_REVISION"
-	EnvClients  = "PB_CLIENTS"
-	EnvSeed     = "PB_SEED_CAPTURES"
-	EnvScale    = "PB_SCALE"
+	EnvProfile   = "PB_PROFILE"
+	EnvOut       = "PB_OUT"
+	EnvControl   = "PB_CONTROL_SPAN"
+	EnvCanary    = "PB_CANARY_SPAN"
+	EnvRevision  = "PB_REVISION"
+	EnvClients   = "PB_CLIENTS"
+	EnvSeed      = "PB_SEED_CAPTURES"
+	EnvTimeScale = "PB_TIME_SCALE"
 )
 
 // maxSeed bounds PB_SEED_CAPTURES: each client holds every capture in its view.
@@ -92,10 +92,10 @@ func FromEnv() (Profile, error) {
 		}
 		p.SeedCaptures = n
 	}
-	if v := strings.TrimSpace(os.Getenv(EnvScale)); v != "" {
+	if v := strings.TrimSpace(os.Getenv(EnvTimeScale)); v != "" {
 		f, err := promcanary.ParseForScale(v)
 		if err != nil {
-			return p, fmt.Errorf("%s=%q: %w", EnvScale, v, err)
+			return p, fmt.Errorf("%s=%q: %w", EnvTimeScale, v, err)
 		}
 		p.ForScale = f
 	}

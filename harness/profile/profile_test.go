@@ -36,7 +36,7 @@ func TestProfiles(t *testing.T) {
 
 func TestScaleOverride(t *testing.T) {
 	t.Setenv(EnvOut, t.TempDir())
-	t.Setenv(EnvScale, "1/60")
+	t.Setenv(EnvTimeScale, "1/60")
 	p, err := FromEnv()
 	require.NoError(t, err)
 	require.InDelta(t, 1.0/60, p.ForScale, 1e-12)
@@ -44,7 +44,7 @@ func TestScaleOverride(t *testing.T) {
 }
 
 func TestBadSettingsNameTheVariable(t *testing.T) {
-	for name, val := range map[string]string{EnvProfile: "turbo", EnvCanary: "soon", EnvClients: "0", EnvSeed: "lots", EnvScale: "2"} {
+	for name, val := range map[string]string{EnvProfile: "turbo", EnvCanary: "soon", EnvClients: "0", EnvSeed: "lots", EnvTimeScale: "2"} {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv(name, val)
 			_, err := FromEnv()
