@@ -18,9 +18,12 @@ import (
 // Profile is how fast and how long a run goes.
 type Profile struct {
 	// Name is "fast" (CI, engineers) or "release" (the release manager's run: a longer
-	// control and a 30-minute canary). Both run the matrix rows with the same scale: a row
-	// proves a mechanism, and at production timing every row would hold its fault for
-	// the whole [15m] window. The canary is also evaluated at production timing.
+	// control and a 30-minute canary). Neither runs the rows at production timing: a row
+	// proves a mechanism, and there every row would hold its fault for the whole [15m]
+	// window. The fast profile runs them at 1/60 ([15m] → 15s, for: 5m → 5s, the shortest
+	// window still ≥ 5 scrapes at 1 s and every for: ≥ 2 evaluations); the release run
+	// keeps 1/30, the scale its verdicts have been earned at. The canary is also
+	// evaluated at production timing.
 	Name string
 	// ForScale multiplies every `for:` and range window of the rollback triggers and every
 	// range window of the matrix (PB_TIME_SCALE overrides it: "1/60", "0.05").
@@ -58,7 +61,7 @@ const maxSeed = 10_000_000
 
 // FromEnv reads the profile; errors name the variable and the fix.
 func FromEnv() (Profile, error) {
-	p := Profile{Name: "fast", ForScale: 1.0 / 30, ControlSpan: 20 * time.Second, CanarySpan: 20 * time.Second, Clients: 10, SeedCaptures: 100_000}
+	p := Profile{Name: "fast", ForScale: 1.0 / 60, ControlSpan: 20 * time.Second, CanarySpan: 20 * time.Second, Clients: 10, SeedCaptures: 100_000}
 	switch v := strings.TrimSpace(os.Getenv(EnvProfile)); v {
 	case "", "fast":
 	case "release":

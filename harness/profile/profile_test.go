@@ -14,15 +14,15 @@ func TestProfiles(t *testing.T) {
 	p, err := FromEnv()
 	require.NoError(t, err)
 	require.Equal(t, "fast", p.Name)
-	require.InDelta(t, 1.0/30, p.ForScale, 1e-9)
-	require.Contains(t, p.ScaleNote(), "[15m] → 30s")
+	require.InDelta(t, 1.0/60, p.ForScale, 1e-9)
+	require.Contains(t, p.ScaleNote(), "[15m] → 15s")
 	require.True(t, strings.HasPrefix(p.ScaleNote(), "fast profile: "), p.ScaleNote())
-	require.Contains(t, p.ScaleNote(), "multiplied by 1/30 ")
+	require.Contains(t, p.ScaleNote(), "multiplied by 1/60 ")
 
 	t.Setenv(EnvProfile, "release")
 	p, err = FromEnv()
 	require.NoError(t, err)
-	require.InDelta(t, 1.0/30, p.ForScale, 1e-9, "rows keep the scaled timing; the canary adds production timing")
+	require.InDelta(t, 1.0/30, p.ForScale, 1e-9, "release rows keep 1/30; the canary adds production timing")
 	require.Equal(t, 30*time.Minute, p.CanarySpan)
 	require.Equal(t, 1_000_000, p.SeedCaptures, "release seeds a production-sized store")
 	require.True(t, strings.HasPrefix(p.ScaleNote(), "release profile: "), "a release run's note names its own profile: %s", p.ScaleNote())
@@ -36,11 +36,11 @@ func TestProfiles(t *testing.T) {
 
 func TestScaleOverride(t *testing.T) {
 	t.Setenv(EnvOut, t.TempDir())
-	t.Setenv(EnvTimeScale, "1/60")
+	t.Setenv(EnvTimeScale, "1/30")
 	p, err := FromEnv()
 	require.NoError(t, err)
-	require.InDelta(t, 1.0/60, p.ForScale, 1e-12)
-	require.Contains(t, p.ScaleNote(), "multiplied by 1/60 (e.g. [15m] → 15s, for: 5m → 5s)")
+	require.InDelta(t, 1.0/30, p.ForScale, 1e-12)
+	require.Contains(t, p.ScaleNote(), "multiplied by 1/30 (e.g. [15m] → 30s, for: 5m → 10s)")
 }
 
 func TestBadSettingsNameTheVariable(t *testing.T) {

@@ -469,9 +469,11 @@ func (s *Scenario) CheckDataLoss(ctx context.Context) (*evidence.DataLoss, error
 		return nil, errors.New("data-loss check: the runner has no DataLoss check (no client fleet?)")
 	}
 	s.Say("check", "final sync and data-loss check")
+	began := time.Now()
 	dl, err := s.r.DataLoss(ctx)
 	if dl != nil {
 		_ = s.rr.SetDataLoss(*dl)
+		s.Say("check", "verdict %s after %s (%d ops)", dl.Verdict, time.Since(began).Round(time.Millisecond), dl.Ops)
 	}
 	if err != nil {
 		return dl, fmt.Errorf("data-loss check: %w", err)
