@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
@@ -331,6 +332,46 @@ func (d *Docker) Leftovers(ctx context.Context, runID string) (SweepReport, erro
 		return rep, err
 	}
 	return SweepReport{Containers: len(ctrs.Items), Volumes: len(vols.Items), Networks: len(nets.Items)}, nil
+}
+
+// RemoveRunContainers removes every container labelled with runID (force, with its
+// anonymous volumes); one already gone counts as removed.
+func (d *Docker) RemoveRunContainers(ctx context.Context, runID string) error {
+	cctx, cancel := context.WithTimeout(ctx, d.timeout.Teardown)
+	defer cancel()
+	objs, err := d.labelled(cctx, runID)
+	var ctrs []Object
+	for _, o := range objs {
+		if o.Kind == "container" {
+			ctrs = append(ctrs, o)
+		}
+	}
+	_, rerr := d.RemoveObjects(cctx, ctrs)
+	return errors.Join(err, rerr)
+}
+
+// volumeInUseRetry bounds how long removeVolume waits for the engine to let go of a
+// volume whose last container has just been removed.
+const volumeInUseRetry = 10 * time.Second
+
+// removeVolume removes a volume, waiting (volumeInUseRetry) while the engine still
+// counts a container that is being removed as its user. One already gone is removed.
+func (d *Docker) removeVolume(ctx context.Context, name string) error {
+	deadline := time.Now().Add(volumeInUseRetry)
+	for {
+		_, err := d.cli.VolumeRemove(ctx, name, client.VolumeRemoveOptions{Force: true})
+		if err == nil || isNotFound(err) {
+			return nil
+		}
+		if !strings.Contains(err.Error(), "in use") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 func isNotFound(err error) bool {

@@ -897,8 +897,13 @@ func (e *Environment) Close(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	// A container of this run that is not a role's (a one-off whose removal is still
+	// under way) would hold a volume: "volume is in use" (seen in CI). Those go first.
+	if err := e.docker.RemoveRunContainers(ctx, e.cfg.RunID); err != nil {
+		errs = append(errs, err)
+	}
 	for _, v := range e.volumes {
-		if _, err := e.docker.cli.VolumeRemove(ctx, v, client.VolumeRemoveOptions{Force: true}); err != nil && !isNotFound(err) {
+		if err := e.docker.removeVolume(ctx, v); err != nil {
 			errs = append(errs, fmt.Errorf("remove volume %s: %w", v, err))
 		}
 	}
