@@ -9,10 +9,13 @@ import (
 )
 
 // storage faults fill the clients' data volumes (size-limited tmpfs) to the last byte, so
-// the next write in the fleet meets a real ENOSPC; Heal deletes the filler.
+// the next write in the fleet meets a real ENOSPC, and keep them full; Heal stops the
+// filling and deletes the filler.
 type storage struct {
 	spec    Spec
 	volumes []string // "primary", "fallback"
+	// filling tops the filler up while the fault is in place (Inject to Heal).
+	filling *env.Utility
 }
 
 const fillerName = ".pb-chaos-fill"
@@ -51,12 +54,21 @@ func (s *storage) mounts(e *env.Environment) (map[string]string, []string, error
 	return m, paths, nil
 }
 
-func (s *storage) run(ctx context.Context, e *env.Environment, script string) (string, error) {
+// command is sh running script with the volumes' mount paths as $1.
+func (s *storage) command(e *env.Environment, script string) ([]string, map[string]string, error) {
 	m, paths, err := s.mounts(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []string{"sh", "-c", script, "fill", strings.Join(paths, " ")}, m, nil
+}
+
+func (s *storage) run(ctx context.Context, e *env.Environment, script string) (string, error) {
+	cmd, m, err := s.command(e, script)
 	if err != nil {
 		return "", err
 	}
-	out, err := e.RunUtility(ctx, []string{"sh", "-c", script, "fill", strings.Join(paths, " ")}, m)
+	out, err := e.RunUtility(ctx, cmd, m)
 	if err != nil {
 		return "", err
 	}
@@ -66,13 +78,32 @@ func (s *storage) run(ctx context.Context, e *env.Environment, script string) (s
 	return out.Log, nil
 }
 
-// dd stops at ENOSPC (its non-zero exit is the point); Acted then checks that it did.
+// fillScript appends to the filler until ENOSPC (dd's non-zero exit is the point), and
+// again every 200 ms: the clients free space while the disk is full (a sync queue that
+// drains after an outage deletes what it held; seen in CI: "20 KiB free" after a single
+// fill), and a full disk stays full until someone frees it. Acted checks that it is.
+const fillScript = `trap 'exit 0' TERM INT
+while :; do
+  for p in $1; do dd if=/dev/zero of=$p/` + fillerName + ` bs=4096 oflag=append conv=notrunc 2>/dev/null; done
+  sync; sleep 0.2 & wait $!
+done`
+
 func (s *storage) Inject(ctx context.Context, e *env.Environment) error {
-	_, err := s.run(ctx, e, `for p in $1; do dd if=/dev/zero of=$p/`+fillerName+` bs=4096 2>/dev/null; done; sync; true`)
+	cmd, m, err := s.command(e, fillScript)
+	if err != nil {
+		return err
+	}
+	s.filling, err = e.StartUtility(ctx, cmd, m)
 	return err
 }
 
 func (s *storage) Heal(ctx context.Context, e *env.Environment) error {
+	if s.filling != nil {
+		if err := s.filling.Stop(ctx); err != nil {
+			return fmt.Errorf("storage fault: stop filling: %w", err)
+		}
+		s.filling = nil
+	}
 	_, err := s.run(ctx, e, `for p in $1; do rm -f $p/`+fillerName+`; done; sync`)
 	return err
 }

@@ -15,22 +15,59 @@ import (
 // volumes mounted (name → path), waits for it to exit, and returns its exit code and
 // output. Storage faults use it: the services run FROM scratch and have no shell.
 func (e *Environment) RunUtility(ctx context.Context, cmd []string, volumes map[string]string) (Exited, error) {
-	image := e.cfg.Images[Postgres] // the Debian tree with coreutils
+	out, err := e.runToExit(ctx, e.utilityImage(), e.utilityOptions(cmd, volumes)...)
+	if err != nil {
+		return Exited{}, fmt.Errorf("utility %v: %w", cmd, err)
+	}
+	return out, nil
+}
+
+// Utility is a utility container left running (StartUtility) until Stop.
+type Utility struct {
+	e   *Environment
+	ctr *tc.DockerContainer
+}
+
+// StartUtility starts cmd as RunUtility does but leaves it running, for a fault that must
+// keep acting while it is in place (a disk that stays full while the app frees space).
+// It carries the run's labels, so Close removes it if Stop never runs.
+func (e *Environment) StartUtility(ctx context.Context, cmd []string, volumes map[string]string) (*Utility, error) {
+	ctr, err := tc.Run(ctx, e.utilityImage(), e.utilityOptions(cmd, volumes)...)
+	u := &Utility{e: e, ctr: ctr}
+	if err != nil {
+		if ctr != nil {
+			_ = u.Stop(context.WithoutCancel(ctx))
+		}
+		return nil, fmt.Errorf("utility %v: start: %w", cmd, err)
+	}
+	return u, nil
+}
+
+// Stop removes the utility container (one already gone is removed).
+func (u *Utility) Stop(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, u.e.cfg.Timeouts.Teardown)
+	defer cancel()
+	if err := u.ctr.Terminate(ctx, tc.StopTimeout(time.Second)); err != nil && !isNotFound(err) {
+		return fmt.Errorf("remove the utility container: %w", err)
+	}
+	return nil
+}
+
+// utilityImage is the Debian tree with coreutils: the services run FROM scratch.
+func (e *Environment) utilityImage() string { return e.cfg.Images[Postgres] }
+
+func (e *Environment) utilityOptions(cmd []string, volumes map[string]string) []tc.ContainerCustomizer {
 	var mounts []mount.Mount
 	for name, path := range volumes {
 		mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: name, Target: path})
 	}
-	out, err := e.runToExit(ctx, image,
+	return []tc.ContainerCustomizer{
 		tc.WithCmd(cmd...),
 		tc.WithLabels(ownerLabels(e.cfg.RunID)),
 		tc.WithLabels(map[string]string{"pocketbrain.chaos.role": "utility"}),
 		tc.WithConfigModifier(func(c *container.Config) { c.User = "root" }),
 		tc.WithHostConfigModifier(func(hc *container.HostConfig) { hc.Mounts = mounts; hc.NetworkMode = "none" }),
-	)
-	if err != nil {
-		return Exited{}, fmt.Errorf("utility %v: %w", cmd, err)
 	}
-	return out, nil
 }
 
 // runToExit starts a short-lived container, waits for it to exit, and removes it

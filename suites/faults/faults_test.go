@@ -86,4 +86,28 @@ func TestEveryFaultKindProvesItActedAndHealed(t *testing.T) {
 			}
 		})
 	}
+
+	// A full disk stays full while the app frees space: the clients delete what a drained
+	// sync queue held (CI once saw "20 KiB free" under a single fill). Freeing 64 KiB of
+	// the filler behind the fault's back must not end the fault.
+	t.Run("storage-fill-stays-full", func(t *testing.T) {
+		f, err := faults.New(faults.Spec{Kind: "storage", Action: "fill", Target: "primary"})
+		require.NoError(t, err)
+		require.NoError(t, guard.Inject(ctx, e, f))
+		_, err = faults.WaitActed(ctx, e, f, proofWait)
+		require.NoError(t, err)
+		vol, err := e.Volume("primary")
+		require.NoError(t, err)
+		out, err := e.RunUtility(ctx, []string{"sh", "-c", "truncate -s -64K /mnt/primary/.pb-chaos-fill && df -k /mnt/primary | tail -n 1"}, map[string]string{vol: "/mnt/primary"})
+		require.NoError(t, err)
+		require.Zero(t, out.Code, out.Log)
+		t.Logf("freed 64 KiB: %s", strings.TrimSpace(out.Log))
+		time.Sleep(time.Second)
+		ps, err := faults.WaitActed(ctx, e, f, inertLook)
+		t.Logf("a second later: %v", ps)
+		require.NoError(t, err, "the volume did not stay full")
+		require.NoError(t, guard.Heal(ctx, e, f))
+		_, err = faults.WaitHealed(ctx, e, f, proofWait)
+		require.NoError(t, err)
+	})
 }
