@@ -143,15 +143,13 @@ func Agree(alerts []string, embedded, server map[string][]time.Time, from, to ti
 
 func clock(t time.Time) string { return t.UTC().Format("15:04:05.000") }
 
-// Compare waits until the server has seen the span's end (tolerance), then compares its
-// onsets with the embedded engine's over (from, to].
+// Compare waits until the server has caught up with the span's end (AwaitCaughtUp,
+// bounded by the tolerance), then compares its onsets with the embedded engine's over
+// (from, to].
 func (s *Server) Compare(ctx context.Context, rules *signals.Rules, from, to time.Time) (evidence.ServerAgreement, error) {
-	if wait := time.Until(to.Add(s.Tolerance())); wait > 0 {
-		select {
-		case <-ctx.Done():
-			return evidence.ServerAgreement{}, ctx.Err()
-		case <-time.After(wait):
-		}
+	s.AwaitCaughtUp(ctx, to, to.Add(s.Tolerance()))
+	if err := ctx.Err(); err != nil {
+		return evidence.ServerAgreement{}, err
 	}
 	// From from-tol: an onset just before from is one Agree may match an edge onset with.
 	srv, err := s.Onsets(ctx, from.Add(-s.Tolerance()), to.Add(s.Tolerance()))

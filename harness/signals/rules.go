@@ -323,6 +323,44 @@ func ScaleExpr(expr string, f float64) (string, error) {
 	return e.String(), nil
 }
 
+// LongestRange is the longest range window or subquery range in exprs (0 when none has
+// one): how long an event stays in what they read.
+func LongestRange(exprs ...string) (time.Duration, error) {
+	var longest time.Duration
+	for _, expr := range exprs {
+		e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
+		if err != nil {
+			return 0, fmt.Errorf("expression %q: %w", expr, err)
+		}
+		parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+			switch x := n.(type) {
+			case *parser.MatrixSelector:
+				longest = max(longest, x.Range)
+			case *parser.SubqueryExpr:
+				longest = max(longest, x.Range)
+			}
+			return nil
+		})
+	}
+	return longest, nil
+}
+
+// LongestWindow is the longest range window any rule evaluates (scaled, as evaluated):
+// an event stays in some trigger's input for that long, so a disturbance's residue has
+// cleared from every trigger only once it has passed.
+func (r *Rules) LongestWindow() time.Duration {
+	var exprs []string
+	for _, ri := range r.Rules() {
+		if ri.EffectiveExpr != "" {
+			exprs = append(exprs, ri.EffectiveExpr)
+		} else {
+			exprs = append(exprs, ri.Expr)
+		}
+	}
+	d, _ := LongestRange(exprs...) // every rule parsed when it was loaded
+	return d
+}
+
 // WindowScale is the factor applied to range windows (1 = as written).
 func (r *Rules) WindowScale() float64 { return r.windowScale }
 

@@ -351,3 +351,15 @@ func TestValidateAgainst(t *testing.T) {
 	require.ErrorContains(t, err, "2 series")
 	assert.Contains(t, err.Error(), `aliases.yml:6: recording rule "queue_overflow_events"`)
 }
+
+func TestLongestWindowIsTheLongestScaledRange(t *testing.T) {
+	files := []RuleFile{{Name: "aliases.yml", Content: []byte(aliasRules)}, {Name: "triggers.yml", Content: []byte(triggerRules)}}
+	assert.Equal(t, 15*time.Minute, parseRules(t, nil, files...).LongestWindow())
+	assert.Equal(t, 30*time.Second, parseRules(t, []RuleOption{WithWindowScale(1.0 / 30)}, files...).LongestWindow())
+
+	d, err := LongestRange("rate(a[5m])", "max_over_time(rate(b[1m])[20m:1m])", "c")
+	require.NoError(t, err)
+	assert.Equal(t, 20*time.Minute, d)
+	_, err = LongestRange("rate(a[5m]")
+	assert.ErrorContains(t, err, `expression "rate(a[5m]"`)
+}

@@ -357,3 +357,53 @@ func (s *Stack) did(what string, err error) string {
 func (s *Stack) logf(format string, args ...any) {
 	fmt.Fprintf(s.opts.Log, "[restore] "+format+"\n", args...)
 }
+
+// Settle lets a disturbance the harness made itself (the baseline's clean start of
+// server and worker) leave every trigger's windows before the next spec. Its events (the
+// clients' queues blocking while the server restarts, then recovering) stay in each
+// window for that window's length after steady state returns; a row injected meanwhile
+// reads them beside its own fault's. Near a window's edge the embedded engine and the
+// Prometheus server, which samples a second later, can then judge an expression like
+// QueueNonRecovery differently (the release run's "fired 0.1 s after injection in the
+// server, 29.6 s later in the embedded engine"). Settle awaits every row's steady
+// state, lets the longest window (rules and matrix, as evaluated) and the server's
+// tolerance pass, and awaits steady state again. It returns how long it took.
+func (s *Stack) Settle(ctx context.Context, what string) (time.Duration, error) {
+	began := time.Now()
+	steady := s.Steady(s.Program.Matrix.Rows...)
+	if _, err := s.awaitSteady(ctx, "after "+what, steady); err != nil {
+		return time.Since(began), err
+	}
+	hold, err := s.ResidueSpan()
+	if err != nil {
+		return time.Since(began), err
+	}
+	s.logf("letting %s of %s leave every trigger's windows", hold, what)
+	select {
+	case <-ctx.Done():
+		return time.Since(began), ctx.Err()
+	case <-time.After(hold):
+	}
+	_, err = s.awaitSteady(ctx, "once "+what+" left the windows", steady)
+	return time.Since(began), err
+}
+
+// ResidueSpan is how long an event stays in what the triggers and the rows read: the
+// longest range window of the rules and the matrix, as evaluated, plus two monitor ticks
+// and (with a Prometheus server) its agreement tolerance, since it samples later.
+func (s *Stack) ResidueSpan() (time.Duration, error) {
+	var exprs []string
+	for _, row := range s.Program.Matrix.Rows {
+		exprs = append(exprs, row.Detect...)
+		exprs = append(exprs, s.Program.RecoverExprs(row)...)
+	}
+	longest, err := signals.LongestRange(exprs...)
+	if err != nil {
+		return 0, fmt.Errorf("the matrix's windows: %w", err)
+	}
+	span := max(longest, s.Rules.LongestWindow()) + 2*s.Monitor.Interval()
+	if s.Server != nil {
+		span += s.Server.Tolerance()
+	}
+	return span, nil
+}

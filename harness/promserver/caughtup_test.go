@@ -1,0 +1,91 @@
+package promserver
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	promapi "github.com/prometheus/client_golang/api"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeAPI answers the two API calls AwaitCaughtUp reads. Every rules call is one
+// evaluation cycle of the two groups: the recording rule at cycle·interval, the alert a
+// third of an interval later, each taking 5 ms.
+type fakeAPI struct {
+	mu         sync.Mutex
+	lastScrape time.Time
+	evalBase   time.Time
+	interval   time.Duration
+	rulesCalls int
+	frozen     bool // rules never evaluate again
+}
+
+func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+	switch r.URL.Path {
+	case "/api/v1/targets":
+		fmt.Fprintf(w, `{"status":"success","data":{"activeTargets":[{"labels":{"job":"h"},"scrapeUrl":"http://h/metrics","lastScrape":%q,"lastScrapeDuration":0.02,"health":"up","lastError":""}],"droppedTargets":[]}}`, ts(f.lastScrape))
+	case "/api/v1/rules":
+		if !f.frozen {
+			f.rulesCalls++
+		}
+		rec := f.evalBase.Add(time.Duration(f.rulesCalls) * f.interval)
+		alert := rec.Add(f.interval / 3)
+		fmt.Fprintf(w, `{"status":"success","data":{"groups":[`+
+			`{"name":"aliases","file":"r.yml","interval":1,"rules":[{"type":"recording","name":"q","query":"x","health":"ok","evaluationTime":0.005,"lastEvaluation":%q}]},`+
+			`{"name":"triggers","file":"r.yml","interval":1,"rules":[{"type":"alerting","name":"A","query":"q > 0","duration":0,"labels":{},"annotations":{},"alerts":[],"health":"ok","evaluationTime":0.005,"lastEvaluation":%q,"state":"inactive"}]}]}}`,
+			ts(rec), ts(alert))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func fakeServer(t *testing.T, f *fakeAPI) *Server {
+	t.Helper()
+	hs := httptest.NewServer(f)
+	t.Cleanup(hs.Close)
+	c, err := promapi.NewClient(promapi.Config{Address: hs.URL})
+	require.NoError(t, err)
+	return &Server{cfg: Config{Interval: f.interval}, API: v1.NewAPI(c)}
+}
+
+func TestAwaitCaughtUp(t *testing.T) {
+	ctx := context.Background()
+	iv := time.Second
+	end := t0.Add(time.Minute) // the span's end
+
+	t.Run("no scrape after the span's end: not caught up", func(t *testing.T) {
+		f := &fakeAPI{lastScrape: end.Add(-100 * time.Millisecond), evalBase: end, interval: iv}
+		s := fakeServer(t, f)
+		assert.False(t, s.AwaitCaughtUp(ctx, end, time.Now().Add(50*time.Millisecond)))
+	})
+	t.Run("scraped, rules not evaluated after the scrape: not caught up", func(t *testing.T) {
+		f := &fakeAPI{lastScrape: end.Add(300 * time.Millisecond), evalBase: end.Add(-5 * iv), interval: iv, frozen: true}
+		s := fakeServer(t, f)
+		assert.False(t, s.AwaitCaughtUp(ctx, end, time.Now().Add(50*time.Millisecond)))
+	})
+	t.Run("every rule evaluated after the scrape, but not again after the last of them: not caught up", func(t *testing.T) {
+		// The scrape ends at +30 ms, the recording rule runs at +100 ms and the alert at
+		// +433 ms; frozen, the alert never reads the recording rule's new output.
+		f := &fakeAPI{lastScrape: end.Add(10 * time.Millisecond), evalBase: end.Add(100 * time.Millisecond), interval: iv, frozen: true}
+		s := fakeServer(t, f)
+		assert.False(t, s.AwaitCaughtUp(ctx, end, time.Now().Add(50*time.Millisecond)))
+	})
+	t.Run("scraped after the end and every rule evaluated twice after it: caught up", func(t *testing.T) {
+		f := &fakeAPI{lastScrape: end.Add(300 * time.Millisecond), evalBase: end, interval: iv}
+		s := fakeServer(t, f)
+		require.True(t, s.AwaitCaughtUp(ctx, end, time.Now().Add(10*time.Second)))
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		assert.GreaterOrEqual(t, f.rulesCalls, 2, "one evaluation cycle after the scrape is not enough: the alert reads the recording rule")
+	})
+}
