@@ -172,11 +172,12 @@ func serverAgreement(ctx context.Context, from, to time.Time) (*evidence.ServerA
 	if st.Server == nil {
 		return nil, nil
 	}
+	began := time.Now()
 	a, err := st.Server.Compare(ctx, st.Rules, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("comparing with the Prometheus server: %w", err)
 	}
-	fmt.Fprintf(progressOut(), "[prometheus] %s\n", a.Detail)
+	fmt.Fprintf(progressOut(), "[prometheus] %s (compared %s after the span's end)\n", a.Detail, time.Since(began).Round(time.Millisecond))
 	return &a, nil
 }
 
