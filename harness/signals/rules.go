@@ -291,16 +291,21 @@ func scaleWindows(expr parser.Expr, f float64) (found bool) {
 		out := time.Duration(math.Round(float64(d)*f/float64(time.Second))) * time.Second
 		return max(out, minWindow)
 	}
+	eachRange(expr, func(r *time.Duration) { *r, found = scale(*r), true })
+	return found
+}
+
+// eachRange calls f with every range window and subquery range of expr, in place.
+func eachRange(expr parser.Expr, f func(*time.Duration)) {
 	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
 		switch x := n.(type) {
 		case *parser.MatrixSelector:
-			x.Range, found = scale(x.Range), true
+			f(&x.Range)
 		case *parser.SubqueryExpr:
-			x.Range, found = scale(x.Range), true
+			f(&x.Range)
 		}
 		return nil
 	})
-	return found
 }
 
 // ScaleExpr is expr with every range window and subquery range multiplied by f, as
@@ -332,15 +337,7 @@ func LongestRange(exprs ...string) (time.Duration, error) {
 		if err != nil {
 			return 0, fmt.Errorf("expression %q: %w", expr, err)
 		}
-		parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
-			switch x := n.(type) {
-			case *parser.MatrixSelector:
-				longest = max(longest, x.Range)
-			case *parser.SubqueryExpr:
-				longest = max(longest, x.Range)
-			}
-			return nil
-		})
+		eachRange(e, func(r *time.Duration) { longest = max(longest, *r) })
 	}
 	return longest, nil
 }
