@@ -252,8 +252,12 @@ func agreementOf(ps *evidence.PrometheusServer, a *evidence.ServerAgreement, pas
 		if al.Delta != nil {
 			delta = fmtDelta(al.Delta.Duration)
 		}
-		av.Fired = append(av.Fired, alertView{Alert: al.Alert, Embedded: firedAt(al.EmbeddedFired, al.EmbeddedAt),
-			Server: firedAt(al.ServerFired, al.ServerAt), Delta: delta, Agree: al.Agree})
+		fv := alertView{Alert: al.Alert, Embedded: firedAt(al.EmbeddedFired, al.EmbeddedAt),
+			Server: firedAt(al.ServerFired, al.ServerAt), Delta: delta, Agree: al.Agree}
+		if al.AtTheEdge != "" {
+			fv.Delta = "at the for: edge: " + al.AtTheEdge
+		}
+		av.Fired = append(av.Fired, fv)
 	}
 	switch {
 	case len(a.Alerts) == 0:

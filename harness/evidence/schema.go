@@ -367,6 +367,10 @@ type AlertAgreement struct {
 	// Delta is ServerAt − EmbeddedAt, when both fired.
 	Delta *Duration `json:"delta_ms,omitempty"`
 	Agree bool      `json:"agree"`
+	// AtTheEdge, when only one evaluator fired, says that the other held the alert
+	// pending for about its whole for: (within a sample at each end), which is agreement:
+	// which side of the for: each landed on was the sampling phase.
+	AtTheEdge string `json:"at_the_edge,omitempty"`
 }
 
 // TriggerTrace is one rollback trigger over a window.

@@ -33,7 +33,7 @@ func TestAgree(t *testing.T) {
 		"D": {at(46)},
 		"E": {at(-9)},
 	}
-	a := Agree(alerts, emb, srv, from, to, tol)
+	a := Agree(alerts, nil, History{Fired: emb}, History{Fired: srv}, from, to, tol)
 	assert.False(t, a.Agree)
 	got := map[string]bool{}
 	for _, x := range a.Alerts {
@@ -51,19 +51,71 @@ func TestAgreeAtTheEdges(t *testing.T) {
 	from, to, tol := at(0), at(60), 4*time.Second
 	// The engine fired just before the span, the server just after it began; the engine
 	// fired at the end, the server after it (within tol): both agree.
-	a := Agree([]string{"A", "B"},
-		map[string][]time.Time{"A": {at(-1)}, "B": {at(59)}},
-		map[string][]time.Time{"A": {at(1)}, "B": {at(62)}}, from, to, tol)
+	a := Agree([]string{"A", "B"}, nil,
+		History{Fired: map[string][]time.Time{"A": {at(-1)}, "B": {at(59)}}},
+		History{Fired: map[string][]time.Time{"A": {at(1)}, "B": {at(62)}}}, from, to, tol)
 	assert.True(t, a.Agree, a.Detail)
 	assert.Contains(t, a.Detail, "agree on 2 alerts")
-	q := Agree([]string{"A"}, nil, nil, from, to, tol)
+	q := Agree([]string{"A"}, nil, History{}, History{}, from, to, tol)
 	assert.True(t, q.Agree)
 	assert.Contains(t, q.Detail, "none fired; 1 quiet in both")
 }
 
-func TestRunStartsSkipsContinuations(t *testing.T) {
+// RG-deploy-drift-binary in CI: the server's redeploy left /ready failing about as long
+// as ReadinessRegression's 2 s for:; the server's scrapes saw it fail for 3 evaluations
+// and fired, the embedded engine's for 2 and did not. That is the sampling phase at the
+// for:'s edge, not a disagreement; a pending run well short of the for: still is one.
+func TestAgreeAtTheForEdge(t *testing.T) {
+	from, to, tol := at(0), at(60), 4*time.Second
+	holds := map[string]time.Duration{"Ready": 2 * time.Second, "Queue": 10 * time.Second, "NoFor": 0}
+	srv := History{Fired: map[string][]time.Time{"Ready": {at(12)}, "Queue": {at(30)}, "NoFor": {at(40)}}}
+	emb := History{Pending: map[string][]Run{
+		"Ready": {{From: at(10.3), Until: at(12.3)}}, // began with the server's, held 2 s
+		"Queue": {{From: at(20), Until: at(21)}},     // 1 s of a 10 s for:
+	}}
+	a := Agree([]string{"Ready", "Queue", "NoFor"}, holds, emb, srv, from, to, tol)
+	assert.False(t, a.Agree)
+	got := map[string]bool{}
+	for _, x := range a.Alerts {
+		got[x.Alert] = x.Agree
+	}
+	assert.Equal(t, map[string]bool{"Ready": true, "Queue": false, "NoFor": false}, got)
+	assert.Equal(t, "fired at 12:00:12.000 in the server; the embedded engine held it pending 2s of its 2s for:", a.Alerts[0].AtTheEdge)
+	assert.Contains(t, a.Detail, "Queue fired at 12:00:30.000 in the server, never in the embedded engine")
+	assert.NotContains(t, a.Detail, "Ready")
+
+	// The other way round, and the run must begin with the other side's (not a pending
+	// run of its whole length an hour away).
+	ok := Agree([]string{"Ready"}, holds, History{Fired: map[string][]time.Time{"Ready": {at(12)}}},
+		History{Pending: map[string][]Run{"Ready": {{From: at(9.5), Until: at(11)}}}}, from, to, tol)
+	assert.True(t, ok.Agree, ok.Detail)
+	assert.Contains(t, ok.Detail, "at the for: edge: Ready fired at 12:00:12.000 in the embedded engine; the server held it pending 1.5s of its 2s for:")
+	far := Agree([]string{"Ready"}, holds, History{Fired: map[string][]time.Time{"Ready": {at(50)}}},
+		History{Pending: map[string][]Run{"Ready": {{From: at(9.5), Until: at(11.5)}}}}, from, to, tol)
+	assert.False(t, far.Agree, far.Detail)
+}
+
+func TestRunsOfGroupsSamples(t *testing.T) {
 	ts := []time.Time{at(5), at(-2), at(-1), at(0), at(1), at(10), at(11)}
-	assert.Equal(t, []time.Time{at(5), at(10)}, runStarts(ts, 1500*time.Millisecond, at(0)))
+	assert.Equal(t, []Run{{From: at(-2), Until: at(2)}, {From: at(5), Until: at(6)}, {From: at(10), Until: at(12)}},
+		runsOf(ts, 1500*time.Millisecond, time.Second))
+}
+
+func TestEmbeddedHistory(t *testing.T) {
+	trs := []signals.AlertTransition{
+		{Alert: "A", T: at(1), To: signals.AlertPending},
+		{Alert: "A", T: at(3), To: signals.AlertFiring},
+		{Alert: "A", T: at(8), To: signals.AlertInactive},
+		{Alert: "B", T: at(4), To: signals.AlertPending},
+		{Alert: "B", T: at(5), To: signals.AlertInactive},
+		{Alert: "B", T: at(7), To: signals.AlertPending},
+	}
+	h := EmbeddedHistory(trs, at(9))
+	assert.Equal(t, map[string][]time.Time{"A": {at(3)}}, h.Fired)
+	assert.Equal(t, map[string][]Run{
+		"A": {{From: at(1), Until: at(3)}},
+		"B": {{From: at(4), Until: at(5)}, {From: at(7), Until: at(9)}},
+	}, h.Pending)
 }
 
 // The rule file the server loads is one Prometheus 2.42 accepts, with the scaled
