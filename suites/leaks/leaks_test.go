@@ -34,6 +34,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/pocketbrain/chaos/harness/env"
+	"github.com/pocketbrain/chaos/harness/profile"
 	"github.com/pocketbrain/chaos/harness/subproc"
 )
 
@@ -163,6 +164,15 @@ func owned(ctx context.Context, d *env.Docker, pid int) (rep env.SweepReport, ru
 	return env.SweepReport{Containers: len(ctrs.Items), Volumes: len(vols.Items), Networks: len(nets.Items)}, runs, nil
 }
 
+// unseeded starts a subprocess on an empty store: what these tests assert (nothing left,
+// the evidence says how the run ended) does not depend on the store's size, and the fast
+// profile's 100 k captures would cost every subprocess its seeding. TestPassingRun keeps
+// the seed (withSeed), so one run here still ends cleanly after seeding.
+const unseeded = profile.EnvSeed + "=0"
+
+// withSeed gives the subprocess the profile's own seed (an empty value is the default).
+const withSeed = profile.EnvSeed + "="
+
 // run is one subprocess of the suite.
 type run struct {
 	cmd   *exec.Cmd
@@ -184,8 +194,8 @@ func start(t *testing.T, extraEnv []string, args ...string) *run {
 	r := &run{out: t.TempDir(), lines: make(chan string, 4096), done: make(chan struct{}), began: time.Now()}
 	r.cmd = exec.Command(suiteBin, append([]string{"-test.timeout", "10m", "-ginkgo.no-color"}, args...)...)
 	r.cmd.Dir = suiteDir
-	r.cmd.Env = append(os.Environ(), "TESTCONTAINERS_RYUK_DISABLED=true", "PB_OUT="+r.out)
-	r.cmd.Env = append(r.cmd.Env, extraEnv...)
+	r.cmd.Env = append(os.Environ(), "TESTCONTAINERS_RYUK_DISABLED=true", "PB_OUT="+r.out, unseeded)
+	r.cmd.Env = append(r.cmd.Env, extraEnv...) // later entries win: a test may ask for the seed
 	pr, pw := io.Pipe()
 	r.cmd.Stdout, r.cmd.Stderr = pw, pw
 	subproc.Prepare(r.cmd)
@@ -369,7 +379,7 @@ var stackUp = regexp.MustCompile(`\[suite\] stack up in`)
 // TestPassingRun: one fast row passes; nothing is left; the evidence is complete.
 func TestPassingRun(t *testing.T) {
 	d := docker(t)
-	r := start(t, nil, "-ginkgo.label-filter=row:"+row)
+	r := start(t, []string{withSeed}, "-ginkgo.label-filter=row:"+row)
 	code := r.wait(t, 5*time.Minute)
 	t.Logf("exit %d after %s", code, r.ended.Round(time.Millisecond))
 	if code != 0 {

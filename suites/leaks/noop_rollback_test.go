@@ -13,7 +13,7 @@ import (
 // nothing.
 func TestNoopRollbackFails(t *testing.T) {
 	d := docker(t)
-	r := start(t, []string{"PB_SELFTEST=noop-rollback", "PB_RECOVER_TIMEOUT=20s", "PB_SEED_CAPTURES=0"}, "-ginkgo.label-filter=selftest")
+	r := start(t, []string{"PB_SELFTEST=noop-rollback", "PB_RECOVER_TIMEOUT=20s"}, "-ginkgo.label-filter=selftest")
 	code := r.wait(t, 8*time.Minute)
 	t.Logf("exit %d after %s", code, r.ended.Round(time.Millisecond))
 	if code == 0 {

@@ -34,7 +34,7 @@ func TestParallelProcessesOwnTheirEnvironments(t *testing.T) {
 	// The CLI runs a precompiled suite from the binary's directory: the program by path.
 	cmd := exec.Command(strings.TrimSpace(string(ginkgo)), "-p", "--procs=2", "--no-color",
 		"--label-filter=row:"+row+" || canary", "--timeout=10m", suiteBin)
-	cmd.Env = append(os.Environ(), "TESTCONTAINERS_RYUK_DISABLED=true", "PB_OUT="+out, "PB_PROGRAM="+program, "PB_QUIET=1")
+	cmd.Env = append(os.Environ(), "TESTCONTAINERS_RYUK_DISABLED=true", "PB_OUT="+out, "PB_PROGRAM="+program, "PB_QUIET=1", unseeded)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if subproc.WasInterrupted() {
