@@ -76,6 +76,9 @@ type Config struct {
 	Drop []string
 	// Name tells two servers of one run apart in container labels ("rows", "canary").
 	Name string
+
+	// ports picks the listen port of each start (freePort when nil; a test sets it).
+	ports func() (int, error)
 }
 
 // Server is a running Prometheus server.
@@ -129,14 +132,45 @@ func Start(ctx context.Context, e *env.Environment, cfg Config) (s *Server, err 
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	pick := cfg.ports
+	if pick == nil {
+		pick = freePort
 	}
-	listen := "127.0.0.1:" + strconv.Itoa(port)
 	began := time.Now()
 	sctx, cancel := context.WithTimeout(ctx, BootTimeout)
 	defer cancel()
+	// The server binds on the host network, so the port is picked here and bound there:
+	// another process (a second ginkgo process's server, CI once showed) can take it in
+	// between. A server that exits saying so is started again on a new port.
+	for attempt := 1; ; attempt++ {
+		port, err := pick()
+		if err != nil {
+			return nil, err
+		}
+		s, err = start(sctx, ctx, e, cfg, "127.0.0.1:"+strconv.Itoa(port), promYAML, rulesYAML)
+		if errors.Is(err, errPortTaken) && attempt < portAttempts {
+			if cerr := s.Close(ctx); cerr != nil {
+				return s, errors.Join(err, cerr)
+			}
+			continue
+		}
+		if err != nil {
+			return s, err
+		}
+		s.Booted = time.Since(began)
+		return s, nil
+	}
+}
+
+// portAttempts bounds the starts on a fresh port after the last one was taken.
+const portAttempts = 3
+
+// errPortTaken is a server that exited because its listen address was already bound.
+var errPortTaken = errors.New("its listen port was taken before it bound it")
+
+// start runs one server container listening on listen and waits (sctx) until it is
+// ready; ctx outlives sctx for the log tail of an error.
+func start(sctx, ctx context.Context, e *env.Environment, cfg Config, listen string, promYAML, rulesYAML []byte) (*Server, error) {
 	ctr, err := tc.Run(sctx, cfg.Image,
 		tc.WithCmd("/usr/bin/prometheus",
 			"--config.file=/etc/pb-prometheus/prometheus.yml",
@@ -153,7 +187,7 @@ func Start(ctx context.Context, e *env.Environment, cfg Config) (s *Server, err 
 		tc.WithConfigModifier(func(c *container.Config) { c.User = "nobody" }),
 		tc.WithHostConfigModifier(func(hc *container.HostConfig) { hc.NetworkMode = "host" }),
 	)
-	s = &Server{cfg: cfg, ctr: ctr, URL: "http://" + listen}
+	s := &Server{cfg: cfg, ctr: ctr, URL: "http://" + listen}
 	if err != nil {
 		return s, fmt.Errorf("prometheus server: start %s: %w", cfg.Image, err)
 	}
@@ -165,7 +199,6 @@ func Start(ctx context.Context, e *env.Environment, cfg Config) (s *Server, err 
 	if err := s.waitReady(sctx); err != nil {
 		return s, fmt.Errorf("prometheus server at %s: %w%s", s.URL, err, s.logTail(ctx))
 	}
-	s.Booted = time.Since(began)
 	return s, nil
 }
 
@@ -180,6 +213,9 @@ func (s *Server) waitReady(ctx context.Context) error {
 			return nil
 		}
 		last = why
+		if err := s.exited(ctx); err != nil {
+			return err
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("not ready within %s: %s", BootTimeout, last)
@@ -212,6 +248,10 @@ func (s *Server) ready(ctx context.Context, wantRules int) (bool, string) {
 		return false, "targets API: " + err.Error()
 	}
 	for _, t := range tr.Active {
+		if u, err := url.Parse(t.ScrapeURL); err != nil || u.Host != s.cfg.Scrape {
+			// Another server answers on this port (its own run's): not this one.
+			return false, "the server at this port scrapes " + t.ScrapeURL + ", not the harness at " + s.cfg.Scrape
+		}
 		if t.Health == v1.HealthGood {
 			return true, ""
 		}
@@ -222,11 +262,35 @@ func (s *Server) ready(ctx context.Context, wantRules int) (bool, string) {
 	return false, "the harness's exporter not scraped yet"
 }
 
+// exited is an error when the server's container has stopped (errPortTaken when its log
+// says the listen address was in use), nil while it runs.
+func (s *Server) exited(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, APICall)
+	defer cancel()
+	st, err := s.ctr.State(cctx)
+	if err != nil || st.Running {
+		return nil // a failed inspection is no verdict: the poll goes on until the bound
+	}
+	if strings.Contains(s.log(ctx), "address already in use") {
+		return errPortTaken
+	}
+	return fmt.Errorf("exited with code %d", st.ExitCode)
+}
+
 // logTail is the end of the server's log, for an error message.
 func (s *Server) logTail(ctx context.Context) string {
 	if s.ctr == nil {
 		return ""
 	}
+	lines := strings.Split(strings.TrimSpace(s.log(ctx)), "\n")
+	if len(lines) > 15 {
+		lines = lines[len(lines)-15:]
+	}
+	return "; last lines of its log:\n" + strings.Join(lines, "\n")
+}
+
+// log is the start of the server's log (64 KiB), "" when it cannot be read.
+func (s *Server) log(ctx context.Context) string {
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	rc, err := s.ctr.Logs(lctx)
@@ -235,11 +299,7 @@ func (s *Server) logTail(ctx context.Context) string {
 	}
 	defer rc.Close()
 	out, _ := io.ReadAll(io.LimitReader(rc, 64<<10))
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) > 15 {
-		lines = lines[len(lines)-15:]
-	}
-	return "; last lines of its log:\n" + strings.Join(lines, "\n")
+	return string(out)
 }
 
 // PeakMemory is the server's peak resident memory (VmHWM of its process).
