@@ -41,8 +41,12 @@ func (s *Server) Onsets(ctx context.Context, from, to time.Time) (map[string][]t
 
 // History reads the server's own ALERTS series back over (from, to] (raw samples, so the
 // times are its evaluation times). A run of firing samples that began at or before from
-// continues from before: only later onsets count. Pending runs are kept whole.
+// continues from before: only later onsets count. Pending runs are kept whole. A server
+// that never scraped the harness is an error (AwaitScraping), never an empty history.
 func (s *Server) History(ctx context.Context, from, to time.Time) (History, error) {
+	if err := s.AwaitScraping(ctx); err != nil {
+		return History{}, err
+	}
 	span := to.Sub(from) + 2*s.cfg.Interval
 	q := fmt.Sprintf(`ALERTS[%s]`, model.Duration(span.Round(time.Millisecond)+time.Millisecond))
 	cctx, cancel := context.WithTimeout(ctx, APICall)

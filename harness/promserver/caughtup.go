@@ -15,15 +15,17 @@ import (
 //  1. a scrape of the harness that began after t has ended (it carries every sample the
 //     harness held at t);
 //  2. every rule was evaluated after that scrape ended;
-//  3. every rule was evaluated once more after the last of those evaluations: an alert
-//     reads recorded series that another group computes, at its own phase.
+//  3. unless the server evaluates its rules as one group in the engine's order
+//     (Config.OneGroup), every rule was evaluated once more after the last of those
+//     evaluations: an alert reads recorded series that another group computes, at its
+//     own phase. One group evaluates its recording rules before its alerts in one pass.
 //
 // Then every onset the server owes the embedded engine up to t has happened. This
 // replaces a fixed wait of the whole tolerance after every row (4 intervals) by what the
-// server actually needs, typically two or three intervals; the deadline keeps the old
+// server actually needs, typically one or two intervals; the deadline keeps the old
 // wait as the bound.
 func (s *Server) AwaitCaughtUp(ctx context.Context, t, deadline time.Time) bool {
-	every := max(s.cfg.Interval/4, 10*time.Millisecond)
+	every := max(s.cfg.Interval/10, 10*time.Millisecond)
 	var scraped, evaluated time.Time // the ends of step 1 and step 2; zero until reached
 	for {
 		if s.caughtUpStep(ctx, t, &scraped, &evaluated) {
@@ -63,6 +65,9 @@ func (s *Server) caughtUpStep(ctx context.Context, t time.Time, scraped, evaluat
 	oldest, newestEnd, err := s.ruleEvaluations(cctx)
 	if err != nil || oldest.Before(*scraped) {
 		return false
+	}
+	if s.cfg.OneGroup {
+		return true
 	}
 	if evaluated.IsZero() {
 		*evaluated = newestEnd

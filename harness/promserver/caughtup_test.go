@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,6 +81,15 @@ func TestAwaitCaughtUp(t *testing.T) {
 		s := fakeServer(t, f)
 		assert.False(t, s.AwaitCaughtUp(ctx, end, time.Now().Add(50*time.Millisecond)))
 	})
+	t.Run("one group in the engine's order: one evaluation after the scrape is caught up", func(t *testing.T) {
+		// The same frozen server as above: its recording rule and alert each ran once
+		// after the scrape. In one group the alert ran after the recording rule, in the
+		// same pass, so it read the new output.
+		f := &fakeAPI{lastScrape: end.Add(10 * time.Millisecond), evalBase: end.Add(100 * time.Millisecond), interval: iv, frozen: true}
+		s := fakeServer(t, f)
+		s.cfg.OneGroup = true
+		assert.True(t, s.AwaitCaughtUp(ctx, end, time.Now().Add(time.Second)))
+	})
 	t.Run("scraped after the end and every rule evaluated twice after it: caught up", func(t *testing.T) {
 		f := &fakeAPI{lastScrape: end.Add(300 * time.Millisecond), evalBase: end, interval: iv}
 		s := fakeServer(t, f)
@@ -88,4 +98,39 @@ func TestAwaitCaughtUp(t *testing.T) {
 		defer f.mu.Unlock()
 		assert.GreaterOrEqual(t, f.rulesCalls, 2, "one evaluation cycle after the scrape is not enough: the alert reads the recording rule")
 	})
+}
+
+// A server that has not scraped the harness yet has no history to compare: History
+// says so instead of reading its empty ALERTS as "nothing fired".
+func TestHistoryBeforeTheFirstScrapeIsAnError(t *testing.T) {
+	var healthy atomic.Bool
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/v1/targets":
+			health, scraped := "unknown", "0001-01-01T00:00:00Z"
+			if healthy.Load() {
+				health, scraped = "up", time.Now().UTC().Format(time.RFC3339Nano)
+			}
+			fmt.Fprintf(w, `{"status":"success","data":{"activeTargets":[{"labels":{"job":"h"},"scrapeUrl":"http://127.0.0.1:4000/metrics","lastScrape":%q,"lastScrapeDuration":0,"health":%q,"lastError":""}],"droppedTargets":[]}}`, scraped, health)
+		case "/api/v1/query":
+			fmt.Fprint(w, `{"status":"success","data":{"resultType":"matrix","result":[]}}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(hs.Close)
+	c, err := promapi.NewClient(promapi.Config{Address: hs.URL})
+	require.NoError(t, err)
+	s := &Server{cfg: Config{Interval: time.Second, Scrape: "127.0.0.1:4000"}, API: v1.NewAPI(c), URL: hs.URL, began: time.Now()}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	_, err = s.History(ctx, time.Now().Add(-time.Minute), time.Now())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no healthy scrape of the harness")
+
+	healthy.Store(true)
+	_, err = s.History(context.Background(), time.Now().Add(-time.Minute), time.Now())
+	require.NoError(t, err)
+	assert.Positive(t, s.Scraping)
 }

@@ -26,6 +26,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -51,8 +52,8 @@ const EnvImage = "PB_IMAGE_PROMETHEUS"
 // DefaultImage is Debian's prometheus package in the harness's debootstrap tree.
 const DefaultImage = "pocketbrain-local/prometheus:2.42"
 
-// BootTimeout bounds the wait from container start to the first scrape with the rules
-// loaded.
+// BootTimeout bounds the wait from container start to ready (Start), and again to the
+// first scrape of the harness (AwaitScraping).
 const BootTimeout = 60 * time.Second
 
 // APICall bounds one call of the server's HTTP API.
@@ -76,6 +77,12 @@ type Config struct {
 	Drop []string
 	// Name tells two servers of one run apart in container labels ("rows", "canary").
 	Name string
+	// OneGroup loads every rule into one group, in the embedded engine's order
+	// (recording rules first, each in file order), so the server evaluates them in one
+	// pass as the engine does (signals.Rules.Eval): one evaluation after a scrape then
+	// judges everything it brought (AwaitCaughtUp). Off, the groups are the files' own
+	// (a copy of the files as written: the canary's production-timing server).
+	OneGroup bool
 
 	// ports picks the listen port of each start (freePort when nil; a test sets it).
 	ports func() (int, error)
@@ -88,8 +95,16 @@ type Server struct {
 	URL     string
 	API     v1.API
 	Version string
-	// Booted is from container start to ready (first scrape done, rules loaded).
+	// Booted is from container start to ready: API up, every rule loaded, and the
+	// loaded configuration scraping this harness.
 	Booted time.Duration
+	// Scraping is from container start to the first healthy scrape of the harness
+	// (AwaitScraping); zero before.
+	Scraping time.Duration
+
+	began     time.Time  // when Start began
+	scrapeMu  sync.Mutex // serialises AwaitScraping
+	scrapedOK bool
 }
 
 // Off reports why the server should not run, or "" when it should: the knob, or an
@@ -105,9 +120,13 @@ func Off(d *env.Docker) string {
 	return ""
 }
 
-// Start runs the server and waits (BootTimeout) until it has scraped the harness and
-// loaded every rule. The container carries the run's owner labels, so a sweep finds it
-// if Close never runs.
+// Start runs the server and waits (BootTimeout) until its API answers, every rule is
+// loaded and its configuration scrapes this harness. It does not wait for the first
+// scrape: Prometheus 2.42 hands its scrape loops their targets on a fixed 5 s tick from
+// its start (no flag changes it), so the first scrape comes about 5 s later whatever
+// the harness does. The caller boots the rest meanwhile and calls AwaitScraping before
+// it reads anything from the server. The container carries the run's owner labels, so
+// a sweep finds it if Close never runs.
 func Start(ctx context.Context, e *env.Environment, cfg Config) (s *Server, err error) {
 	if cfg.Image == "" {
 		cfg.Image = os.Getenv(EnvImage)
@@ -128,7 +147,7 @@ func Start(ctx context.Context, e *env.Environment, cfg Config) (s *Server, err 
 	if err != nil {
 		return nil, err
 	}
-	rulesYAML, err := RuleFile(cfg.Rules)
+	rulesYAML, err := RuleFile(cfg.Rules, cfg.OneGroup)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +176,7 @@ func Start(ctx context.Context, e *env.Environment, cfg Config) (s *Server, err 
 		if err != nil {
 			return s, err
 		}
-		s.Booted = time.Since(began)
+		s.began, s.Booted = began, time.Since(began)
 		return s, nil
 	}
 }
@@ -202,8 +221,8 @@ func start(sctx, ctx context.Context, e *env.Environment, cfg Config, listen str
 	return s, nil
 }
 
-// waitReady polls until the harness target has been scraped healthily and every rule
-// of cfg.Rules is loaded.
+// waitReady polls until the API answers, every rule of cfg.Rules is loaded and the
+// loaded configuration scrapes cfg.Scrape.
 func (s *Server) waitReady(ctx context.Context) error {
 	want := len(s.cfg.Rules.Rules())
 	var last string
@@ -243,14 +262,84 @@ func (s *Server) ready(ctx context.Context, wantRules int) (bool, string) {
 	if n != wantRules {
 		return false, fmt.Sprintf("%d of %d rules loaded", n, wantRules)
 	}
+	if s.cfg.OneGroup && len(rr.Groups) != 1 {
+		return false, fmt.Sprintf("%d rule groups loaded, want one (OneGroup)", len(rr.Groups))
+	}
+	cr, err := s.API.Config(cctx)
+	if err != nil {
+		return false, "config API: " + err.Error()
+	}
+	if targets := scrapeTargets(cr.YAML); !slices.Contains(targets, s.cfg.Scrape) {
+		// Another server answers on this port (its own run's): not this one.
+		return false, fmt.Sprintf("the server at this port scrapes %v, not the harness at %s", targets, s.cfg.Scrape)
+	}
+	return true, ""
+}
+
+// scrapeTargets are the static targets of a loaded configuration (the config API's YAML).
+func scrapeTargets(config string) []string {
+	var doc struct {
+		ScrapeConfigs []struct {
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if yaml.Unmarshal([]byte(config), &doc) != nil {
+		return nil
+	}
+	var out []string
+	for _, sc := range doc.ScrapeConfigs {
+		for _, st := range sc.StaticConfigs {
+			out = append(out, st.Targets...)
+		}
+	}
+	return out
+}
+
+// AwaitScraping waits (BootTimeout) until the server has scraped the harness healthily,
+// and records when (Scraping). Nothing the server says can be compared before: its
+// history would be empty, and empty reads as quiet. After the first success it returns
+// at once. A scrape error, or a server that exited, is in the error.
+func (s *Server) AwaitScraping(ctx context.Context) error {
+	s.scrapeMu.Lock()
+	defer s.scrapeMu.Unlock()
+	if s.scrapedOK {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, BootTimeout)
+	defer cancel()
+	last := "the harness's exporter not scraped yet"
+	for {
+		if ok, why := s.scraped(wctx); ok {
+			s.scrapedOK, s.Scraping = true, time.Since(s.began)
+			return nil
+		} else if why != "" {
+			last = why
+		}
+		if err := s.exited(wctx); err != nil {
+			return fmt.Errorf("prometheus server at %s: %w%s", s.URL, err, s.logTail(ctx))
+		}
+		select {
+		case <-wctx.Done():
+			return fmt.Errorf("prometheus server at %s: no healthy scrape of the harness within %s: %s%s", s.URL, BootTimeout, last, s.logTail(ctx))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// scraped is true once the harness target's last scrape was healthy; else why not
+// ("" while the target is not listed yet).
+func (s *Server) scraped(ctx context.Context) (bool, string) {
+	cctx, cancel := context.WithTimeout(ctx, APICall)
+	defer cancel()
 	tr, err := s.API.Targets(cctx)
 	if err != nil {
 		return false, "targets API: " + err.Error()
 	}
 	for _, t := range tr.Active {
 		if u, err := url.Parse(t.ScrapeURL); err != nil || u.Host != s.cfg.Scrape {
-			// Another server answers on this port (its own run's): not this one.
-			return false, "the server at this port scrapes " + t.ScrapeURL + ", not the harness at " + s.cfg.Scrape
+			continue
 		}
 		if t.Health == v1.HealthGood {
 			return true, ""
@@ -259,12 +348,15 @@ func (s *Server) ready(ctx context.Context, wantRules int) (bool, string) {
 			return false, "scrape of the harness: " + t.LastError
 		}
 	}
-	return false, "the harness's exporter not scraped yet"
+	return false, ""
 }
 
 // exited is an error when the server's container has stopped (errPortTaken when its log
 // says the listen address was in use), nil while it runs.
 func (s *Server) exited(ctx context.Context) error {
+	if s.ctr == nil {
+		return nil
+	}
 	cctx, cancel := context.WithTimeout(ctx, APICall)
 	defer cancel()
 	st, err := s.ctr.State(cctx)
@@ -374,7 +466,8 @@ func ConfigFile(cfg Config) ([]byte, error) {
 
 // RuleFile writes rules as one Prometheus rule file, group by group in load order, with
 // the expressions and for: the embedded engine evaluates (EffectiveExpr, EffectiveFor).
-func RuleFile(r *signals.Rules) ([]byte, error) {
+// With oneGroup every rule goes into one group, OneGroupName, in the engine's order.
+func RuleFile(r *signals.Rules, oneGroup bool) ([]byte, error) {
 	if r == nil {
 		return nil, errors.New("promserver: no rules")
 	}
@@ -382,6 +475,10 @@ func RuleFile(r *signals.Rules) ([]byte, error) {
 	index := map[string]int{}
 	for _, ri := range r.Rules() {
 		key := ri.File + "\x00" + ri.Group
+		if oneGroup {
+			key = ""
+			ri.Group = OneGroupName
+		}
 		i, ok := index[key]
 		if !ok {
 			i = len(groups)
@@ -412,6 +509,9 @@ func RuleFile(r *signals.Rules) ([]byte, error) {
 	}
 	return yaml.Marshal(rulefmt.RuleGroups{Groups: groups})
 }
+
+// OneGroupName names the one group of a OneGroup server.
+const OneGroupName = "as-the-embedded-engine-evaluates"
 
 // Drop lists what the server must not take from the exporter: the ALERTS series and
 // every recorded name.
@@ -447,6 +547,6 @@ func (s *Server) Evidence() evidence.PrometheusServer {
 	return evidence.PrometheusServer{
 		Enabled: true, Version: s.Version, Image: s.cfg.Image, Rules: s.cfg.RulesNote,
 		ScrapeInterval: evidence.Millis(s.cfg.Interval), EvalInterval: evidence.Millis(s.cfg.Interval),
-		BootSeconds: s.Booted.Seconds(),
+		BootSeconds: s.Scraping.Seconds(), // zero (left out) until AwaitScraping
 	}
 }

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/pocketbrain/chaos/harness/signals"
 )
@@ -127,9 +129,31 @@ func TestRuleFileLoadsInPromtool(t *testing.T) {
 	require.NotEmpty(t, paths)
 	r, err := signals.LoadRuleFiles(paths, signals.WithForScale(1.0/30), signals.WithWindowScale(1.0/30))
 	require.NoError(t, err)
-	b, err := RuleFile(r)
+	b, err := RuleFile(r, false)
 	require.NoError(t, err)
 	assert.NotContains(t, string(b), "[15m]", "windows are scaled")
+	promtoolCheck(t, b)
+
+	// One group: every rule, recording rules first, in the engine's order.
+	b, err = RuleFile(r, true)
+	require.NoError(t, err)
+	var rg rulefmt.RuleGroups
+	require.NoError(t, yaml.Unmarshal(b, &rg))
+	require.Len(t, rg.Groups, 1)
+	var names []string
+	for _, rl := range rg.Groups[0].Rules {
+		names = append(names, rl.Record+rl.Alert)
+	}
+	var want []string
+	for _, ri := range r.Rules() {
+		want = append(want, ri.Name)
+	}
+	assert.Equal(t, want, names)
+	promtoolCheck(t, b)
+}
+
+func promtoolCheck(t *testing.T, b []byte) {
+	t.Helper()
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
 		t.Skip("promtool not installed (Debian's prometheus package)")

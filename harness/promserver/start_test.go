@@ -28,6 +28,8 @@ func impostor(t *testing.T) (port int) {
 			fmt.Fprint(w, `{"status":"success","data":{"version":"0.0.0-impostor","revision":"","branch":"","buildUser":"","buildDate":"","goVersion":""}}`)
 		case "/api/v1/rules":
 			fmt.Fprint(w, `{"status":"success","data":{"groups":[{"name":"triggers","file":"r.yml","interval":1,"rules":[{"type":"alerting","name":"A","query":"x > 5","duration":0,"labels":{},"annotations":{},"alerts":[],"health":"ok","evaluationTime":0.001,"lastEvaluation":"2026-01-01T00:00:00Z","state":"inactive"}]}]}}`)
+		case "/api/v1/status/config":
+			fmt.Fprint(w, `{"status":"success","data":{"yaml":"global:\n  scrape_interval: 1s\nscrape_configs:\n- job_name: other\n  static_configs:\n  - targets:\n    - 127.0.0.1:1\n"}}`)
 		case "/api/v1/targets":
 			fmt.Fprint(w, `{"status":"success","data":{"activeTargets":[{"labels":{"job":"other"},"scrapeUrl":"http://127.0.0.1:1/metrics","lastScrape":"2026-01-01T00:00:00Z","lastScrapeDuration":0.01,"health":"up","lastError":""}],"droppedTargets":[]}}`)
 		default:
@@ -91,6 +93,14 @@ func TestStartMovesToANewPortWhenItsPortIsTaken(t *testing.T) {
 		require.Len(t, picked, 2, "one start on the taken port, one on a fresh one")
 		assert.Equal(t, "http://127.0.0.1:"+strconv.Itoa(picked[1]), s.URL)
 		assert.NotEqual(t, "0.0.0-impostor", s.Version, "the server is the one it started")
+
+		// Start did not wait for the first scrape; AwaitScraping does, and History
+		// reads after it.
+		require.NoError(t, s.AwaitScraping(ctx))
+		assert.Greater(t, s.Scraping, s.Booted, "the first scrape comes after ready")
+		t.Logf("ready after %s, first scrape after %s", s.Booted, s.Scraping)
+		_, err = s.History(ctx, time.Now().Add(-time.Minute), time.Now())
+		assert.NoError(t, err)
 	})
 
 	t.Run("the taken port every time", func(t *testing.T) {

@@ -242,8 +242,9 @@ func (s *Session) problem(step string, err error) {
 // Boot starts the run, in this order: the stack (the profile's scale, revision and
 // fleet, the run's secrets), the provenance (Docker version, images), the check that
 // every catalogued series is exposed (within Timeouts.SteadyState), the scenario runner,
-// the workload (kept across client restarts, judged after every row) and the seeded
-// store (Profile.SeedCaptures, within stack.SeedWait). A step that fails is a problem
+// the workload (kept across client restarts, judged after every row), the seeded store
+// (Profile.SeedCaptures, within stack.SeedWait) and the Prometheus server's first scrape
+// (it comes while the rest boots). A step that fails is a problem
 // in the evidence, and Boot returns its error as is; the session holds what did start,
 // and Close removes it.
 func (s *Session) Boot(ctx context.Context) error {
@@ -279,7 +280,7 @@ func (s *Session) Boot(ctx context.Context) error {
 	ps := evidence.PrometheusServer{Enabled: false, Reason: st.ServerOff}
 	if st.Server != nil {
 		ps = st.Server.Evidence()
-		s.say("Prometheus server %s up in %s (%s)", ps.Version, st.Server.Booted.Round(time.Millisecond), ps.Rules)
+		s.say("Prometheus server %s up in %s, rules loaded (%s)", ps.Version, st.Server.Booted.Round(time.Millisecond), ps.Rules)
 	}
 	if err := s.Recorder.SetPrometheusServer(ps); err != nil {
 		return err
@@ -293,7 +294,32 @@ func (s *Session) Boot(ctx context.Context) error {
 	}
 	s.Runner = &scenario.Runner{Stack: st, Guard: s.Guard, Progress: s.Progress}
 	s.wireWorkload()
-	return s.seed(ctx)
+	if err := s.seed(ctx); err != nil {
+		return err
+	}
+	return s.awaitServer(ctx)
+}
+
+// awaitServer waits for the Prometheus server's first scrape of the harness: the stack
+// came up without it (promserver.Start says why), and the seed ran meanwhile. The
+// server's boot in the evidence is then from its start to that scrape.
+func (s *Session) awaitServer(ctx context.Context) error {
+	srv := s.Stack.Server
+	if srv == nil {
+		return nil
+	}
+	began := time.Now()
+	if err := srv.AwaitScraping(ctx); err != nil {
+		s.problem("Prometheus server", err)
+		return err
+	}
+	s.say("Prometheus server scraping the harness %s after its start (waited %s for it here)",
+		srv.Scraping.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
+	return s.Recorder.Update(func(run *evidence.Run) {
+		if run.PrometheusServer != nil {
+			run.PrometheusServer.BootSeconds = srv.Scraping.Seconds()
+		}
+	})
 }
 
 // wireWorkload follows the client fleet: its history is kept across client restarts,

@@ -164,20 +164,27 @@ func Up(ctx context.Context, prog *program.Program, o Options) (s *Stack, err er
 }
 
 // StartServer starts a Prometheus server over the harness's exporter with rules (note
-// says which copy, for the evidence); the caller closes it. The canary starts a second
-// one with the rule files as written.
+// says which copy, for the evidence) and waits for its first scrape; the caller closes
+// it. The canary starts a second one with the rule files as written.
 func (s *Stack) StartServer(ctx context.Context, name string, rules *signals.Rules, note string) (*promserver.Server, error) {
-	return s.startServerOn(ctx, s.Env, name, rules, note)
+	srv, err := s.startServerOn(ctx, s.Env, name, rules, note, false)
+	if err != nil {
+		return srv, err
+	}
+	if err := srv.AwaitScraping(ctx); err != nil {
+		return nil, errors.Join(err, srv.Close(ctx))
+	}
+	return srv, nil
 }
 
-func (s *Stack) startServerOn(ctx context.Context, e *env.Environment, name string, rules *signals.Rules, note string) (*promserver.Server, error) {
+func (s *Stack) startServerOn(ctx context.Context, e *env.Environment, name string, rules *signals.Rules, note string, oneGroup bool) (*promserver.Server, error) {
 	addr, err := promserver.ScrapeAddress(s.HarnessURL)
 	if err != nil {
 		return nil, err
 	}
 	srv, err := promserver.Start(ctx, e, promserver.Config{
 		Scrape: addr, Interval: s.opts.Interval, Rules: rules, RulesNote: note,
-		Drop: promserver.Drop(rules), Name: name,
+		Drop: promserver.Drop(rules), Name: name, OneGroup: oneGroup,
 	})
 	if err != nil {
 		return nil, errors.Join(err, srv.Close(ctx))
@@ -188,6 +195,8 @@ func (s *Stack) startServerOn(ctx context.Context, e *env.Environment, name stri
 // startServer starts the Prometheus server over the harness's exporter with the rules
 // the embedded engine evaluates, unless promserver.Off says why not. It runs beside the
 // containers' start (env.WithAlongside), on the environment e that Up does not hold yet.
+// Up does not wait for its first scrape (promserver.Start says why): the caller does,
+// with Server.AwaitScraping, before the first row.
 func (s *Stack) startServer(ctx context.Context, e *env.Environment) error {
 	if s.ServerOff = promserver.Off(e.Docker()); s.ServerOff != "" {
 		fmt.Fprintf(s.opts.Log, "[stack] Prometheus server off: %s\n", s.ServerOff)
@@ -201,8 +210,11 @@ func (s *Stack) startServer(ctx context.Context, e *env.Environment) error {
 		}
 		note = "the scaled copy the embedded engine evaluates (every for: and window × " + scale + ")"
 	}
+	note += ", in one group in the engine's order"
 	var err error
-	if s.Server, err = s.startServerOn(ctx, e, "rows", s.Rules, note); err != nil {
+	// One group, as the engine evaluates: the rows compare the two evaluators, and one
+	// pass per interval is what the engine does.
+	if s.Server, err = s.startServerOn(ctx, e, "rows", s.Rules, note, true); err != nil {
 		return err
 	}
 	fmt.Fprintf(s.opts.Log, "[stack] Prometheus server %s up in %s at %s\n", s.Server.Version, s.Server.Booted.Round(time.Millisecond), s.Server.URL)
