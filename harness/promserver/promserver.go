@@ -312,7 +312,7 @@ func (s *Server) AwaitScraping(ctx context.Context) error {
 	last := "the harness's exporter not scraped yet"
 	for {
 		if ok, why := s.scraped(wctx); ok {
-			s.scrapedOK, s.Scraping = true, time.Since(s.began)
+			s.scrapedOK, s.Scraping = true, s.firstScrape(wctx).Sub(s.began)
 			return nil
 		} else if why != "" {
 			last = why
@@ -326,6 +326,21 @@ func (s *Server) AwaitScraping(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// firstScrape is when the server first scraped the harness: its oldest `up` sample of
+// the job (AwaitScraping may look long after). Now, when that cannot be read.
+func (s *Server) firstScrape(ctx context.Context) time.Time {
+	now := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, APICall)
+	defer cancel()
+	span := model.Duration(now.Sub(s.began).Round(time.Second) + time.Second)
+	v, _, _, err := s.API.Query(cctx, fmt.Sprintf(`up{job=%q}[%s]`, scrapeJob, span), now)
+	m, ok := v.(model.Matrix)
+	if err != nil || !ok || len(m) == 0 || len(m[0].Values) == 0 {
+		return now
+	}
+	return m[0].Values[0].Timestamp.Time()
 }
 
 // scraped is true once the harness target's last scrape was healthy; else why not
@@ -429,6 +444,9 @@ func (s *Server) Close(ctx context.Context) error {
 	return err
 }
 
+// scrapeJob is the server's one scrape job, over the harness's exporter.
+const scrapeJob = "pocketbrain-harness"
+
 // ConfigFile is the server's prometheus.yml: one scrape job over the harness's exporter
 // (honor_labels keeps the targets' job and instance), the drop list applied at scrape,
 // and the global intervals.
@@ -443,7 +461,7 @@ func ConfigFile(cfg Config) ([]byte, error) {
 		drop[i] = regexp.QuoteMeta(drop[i])
 	}
 	job := map[string]any{
-		"job_name":       "pocketbrain-harness",
+		"job_name":       scrapeJob,
 		"honor_labels":   true,
 		"metrics_path":   cfg.MetricsPath,
 		"scrape_timeout": iv,

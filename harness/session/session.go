@@ -313,7 +313,7 @@ func (s *Session) awaitServer(ctx context.Context) error {
 		s.problem("Prometheus server", err)
 		return err
 	}
-	s.say("Prometheus server scraping the harness %s after its start (waited %s for it here)",
+	s.say("Prometheus server first scraped the harness %s after its start (waited %s for it here)",
 		srv.Scraping.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
 	return s.Recorder.Update(func(run *evidence.Run) {
 		if run.PrometheusServer != nil {
