@@ -67,13 +67,21 @@ func (s *Server) caughtUpStep(ctx context.Context, t time.Time, scraped, evaluat
 		return false
 	}
 	if s.cfg.OneGroup {
-		return true
+		// A group queries at its scheduled tick and stamps each rule when the rule
+		// starts, a little later: a group that woke late could look evaluated after the
+		// scrape while its queries ran at a tick before it. The margin bounds that lag.
+		return !oldest.Before(scraped.Add(wakeMargin(s.cfg.Interval)))
 	}
 	if evaluated.IsZero() {
 		*evaluated = newestEnd
 	}
 	return !oldest.Before(*evaluated)
 }
+
+// wakeMargin is how late after its tick a OneGroup server's group may wake and still
+// be taken to have queried after a scrape it looks evaluated after (a tenth of the
+// interval: 100 ms at 1 s; the tick itself is usually a millisecond or two late).
+func wakeMargin(interval time.Duration) time.Duration { return interval / 10 }
 
 // ruleEvaluations are the oldest last evaluation among the server's rules and the
 // latest end of one (start plus its evaluation time).

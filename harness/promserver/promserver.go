@@ -105,6 +105,7 @@ type Server struct {
 	began     time.Time  // when Start began
 	scrapeMu  sync.Mutex // serialises AwaitScraping
 	scrapedOK bool
+	scrapeErr error // AwaitScraping's kept failure
 }
 
 // Off reports why the server should not run, or "" when it should: the knob, or an
@@ -269,7 +270,11 @@ func (s *Server) ready(ctx context.Context, wantRules int) (bool, string) {
 	if err != nil {
 		return false, "config API: " + err.Error()
 	}
-	if targets := scrapeTargets(cr.YAML); !slices.Contains(targets, s.cfg.Scrape) {
+	targets, err := scrapeTargets(cr.YAML)
+	if err != nil {
+		return false, "config API: " + err.Error()
+	}
+	if !slices.Contains(targets, s.cfg.Scrape) {
 		// Another server answers on this port (its own run's): not this one.
 		return false, fmt.Sprintf("the server at this port scrapes %v, not the harness at %s", targets, s.cfg.Scrape)
 	}
@@ -277,7 +282,7 @@ func (s *Server) ready(ctx context.Context, wantRules int) (bool, string) {
 }
 
 // scrapeTargets are the static targets of a loaded configuration (the config API's YAML).
-func scrapeTargets(config string) []string {
+func scrapeTargets(config string) ([]string, error) {
 	var doc struct {
 		ScrapeConfigs []struct {
 			StaticConfigs []struct {
@@ -285,8 +290,8 @@ func scrapeTargets(config string) []string {
 			} `yaml:"static_configs"`
 		} `yaml:"scrape_configs"`
 	}
-	if yaml.Unmarshal([]byte(config), &doc) != nil {
-		return nil
+	if err := yaml.Unmarshal([]byte(config), &doc); err != nil {
+		return nil, fmt.Errorf("the loaded configuration does not parse as YAML: %w", err)
 	}
 	var out []string
 	for _, sc := range doc.ScrapeConfigs {
@@ -294,18 +299,21 @@ func scrapeTargets(config string) []string {
 			out = append(out, st.Targets...)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // AwaitScraping waits (BootTimeout) until the server has scraped the harness healthily,
 // and records when (Scraping). Nothing the server says can be compared before: its
-// history would be empty, and empty reads as quiet. After the first success it returns
-// at once. A scrape error, or a server that exited, is in the error.
+// history would be empty, and empty reads as quiet. Its verdict is kept: after the
+// first answer it returns at once, with the same error if it failed.
 func (s *Server) AwaitScraping(ctx context.Context) error {
 	s.scrapeMu.Lock()
 	defer s.scrapeMu.Unlock()
 	if s.scrapedOK {
 		return nil
+	}
+	if s.scrapeErr != nil {
+		return s.scrapeErr
 	}
 	wctx, cancel := context.WithTimeout(ctx, BootTimeout)
 	defer cancel()
@@ -318,18 +326,25 @@ func (s *Server) AwaitScraping(ctx context.Context) error {
 			last = why
 		}
 		if err := s.exited(wctx); err != nil {
-			return fmt.Errorf("prometheus server at %s: %w%s", s.URL, err, s.logTail(ctx))
+			s.scrapeErr = fmt.Errorf("prometheus server at %s: %w%s", s.URL, err, s.logTail(ctx))
+			return s.scrapeErr
 		}
 		select {
 		case <-wctx.Done():
-			return fmt.Errorf("prometheus server at %s: no healthy scrape of the harness within %s: %s%s", s.URL, BootTimeout, last, s.logTail(ctx))
+			if err := ctx.Err(); err != nil {
+				// The caller gave up (an interrupt, its own bound): no verdict to keep.
+				return fmt.Errorf("prometheus server at %s: waiting for its first scrape of the harness: %w (last seen: %s)", s.URL, err, last)
+			}
+			s.scrapeErr = fmt.Errorf("prometheus server at %s: no healthy scrape of the harness within %s: %s; check that the harness's exporter at %s answers on the host's loopback (it is this process's own endpoint), or run without the server (%s=off)%s",
+				s.URL, BootTimeout, last, s.cfg.Scrape, EnvPrometheus, s.logTail(ctx))
+			return s.scrapeErr
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
-// firstScrape is when the server first scraped the harness: its oldest `up` sample of
-// the job (AwaitScraping may look long after). Now, when that cannot be read.
+// firstScrape is when the server first scraped the harness healthily: its oldest `up`
+// sample of 1 (AwaitScraping may look long after). Now, when that cannot be read.
 func (s *Server) firstScrape(ctx context.Context) time.Time {
 	now := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, APICall)
@@ -337,10 +352,19 @@ func (s *Server) firstScrape(ctx context.Context) time.Time {
 	span := model.Duration(now.Sub(s.began).Round(time.Second) + time.Second)
 	v, _, _, err := s.API.Query(cctx, fmt.Sprintf(`up{job=%q}[%s]`, scrapeJob, span), now)
 	m, ok := v.(model.Matrix)
-	if err != nil || !ok || len(m) == 0 || len(m[0].Values) == 0 {
+	if err != nil || !ok {
 		return now
 	}
-	return m[0].Values[0].Timestamp.Time()
+	first := now
+	for _, ss := range m {
+		for _, p := range ss.Values {
+			if p.Value == 1 && p.Timestamp.Time().Before(first) {
+				first = p.Timestamp.Time()
+				break
+			}
+		}
+	}
+	return first
 }
 
 // scraped is true once the harness target's last scrape was healthy; else why not
