@@ -338,7 +338,8 @@ type PrometheusServer struct {
 	ScrapeInterval Duration `json:"scrape_interval_ms"`
 	EvalInterval   Duration `json:"eval_interval_ms"`
 	// BootSeconds is from container start to the first successful scrape of the
-	// harness, rules loaded (the run boots the rest meanwhile); MemoryBytes the container's peak memory, read when the run ended.
+	// harness, rules loaded (the run boots the rest meanwhile); MemoryBytes the
+	// container's peak memory, read when the run ended.
 	BootSeconds float64 `json:"boot_seconds,omitempty"`
 	MemoryBytes int64   `json:"memory_bytes,omitempty"`
 }
