@@ -9,6 +9,17 @@
 // Leftovers are counted by the subprocess's PID label, so other runs on the same
 // engine (other engineers, ginkgo -p) neither disturb the count nor get touched.
 //
+// That isolation is also why the single-subprocess tests run side by side (t.Parallel;
+// go test runs at most -parallel of them at once, GOMAXPROCS by default: two on the
+// reference machine): each subprocess has its own run id, network, ports and PB_OUT.
+// A subprocess sweeps dead runs' objects when it starts, but a new one starts only in
+// the slot of a test that has ended, its leftovers already counted: no leak is swept
+// before it is seen.
+// Two tests stay sequential, and go test runs them before the others: TestSuiteBadInput
+// times its failure ("within seconds"), and TestParallelProcessesOwnTheirEnvironments
+// starts two stacks itself. TestFailedRowRestored, the longest, sorts first by its file
+// name, so that the shorter tests fill the other slot beside it.
+//
 //	go test ./suites/leaks -v            (about three minutes; skipped with -short or without Docker)
 //	PB_LEAKS_ROW=FM8-redis-down          the fast row to use (default FM8-redis-down)
 package leaks
@@ -378,6 +389,7 @@ var stackUp = regexp.MustCompile(`\[suite\] stack up in`)
 
 // TestPassingRun: one fast row passes; nothing is left; the evidence is complete.
 func TestPassingRun(t *testing.T) {
+	t.Parallel() // beside another suite subprocess: see the package comment
 	d := docker(t)
 	r := start(t, []string{withSeed}, "-ginkgo.label-filter=row:"+row)
 	code := r.wait(t, 5*time.Minute)
@@ -396,6 +408,7 @@ func TestPassingRun(t *testing.T) {
 // detect timeout: the spec fails, the guard heals, nothing is left, and the evidence
 // records the failure in a complete run.
 func TestFailingRun(t *testing.T) {
+	t.Parallel() // beside another suite subprocess: see the package comment
 	d := docker(t)
 	prog := impossibleProgram(t)
 	r := start(t, []string{"PB_PROGRAM=" + prog, "PB_DETECT_TIMEOUT=5s"}, "-ginkgo.label-filter=row:"+row)
@@ -455,6 +468,7 @@ func impossibleProgram(t *testing.T) string {
 // suites/pocketbrain/selftest_test.go): Ginkgo fails the spec, the guard heals,
 // teardown runs; nothing is left and the evidence says the row did not pass.
 func TestPanicInSpec(t *testing.T) {
+	t.Parallel() // beside another suite subprocess: see the package comment
 	d := docker(t)
 	r := start(t, []string{"PB_SELFTEST=panic", "PB_SELFTEST_ROW=" + row}, "-ginkgo.label-filter=selftest")
 	code := r.wait(t, 5*time.Minute)
@@ -480,6 +494,7 @@ func TestPanicInSpec(t *testing.T) {
 // TestInterruptMidSpec: SIGINT once the stack is up and the row's fault is injected:
 // Ginkgo runs the cleanup; nothing is left; the evidence is marked interrupted.
 func TestInterruptMidSpec(t *testing.T) {
+	t.Parallel() // beside another suite subprocess: see the package comment
 	d := docker(t)
 	// A detection that never holds keeps the spec (and its fault) in place long enough.
 	prog := impossibleProgram(t)

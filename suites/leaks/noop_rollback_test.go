@@ -12,6 +12,7 @@ import (
 // recovery; when it healed first, this row passed, and so would any rollback that does
 // nothing.
 func TestNoopRollbackFails(t *testing.T) {
+	t.Parallel() // beside another suite subprocess: see the package comment
 	d := docker(t)
 	r := start(t, []string{"PB_SELFTEST=noop-rollback", "PB_RECOVER_TIMEOUT=20s"}, "-ginkgo.label-filter=selftest")
 	code := r.wait(t, 8*time.Minute)

@@ -11,6 +11,7 @@ import (
 // up and every trigger quiet, but quiet because nothing happens is not quiet (issue 12
 // §3): the control must fail, naming the missing traffic, and leave nothing behind.
 func TestPausedControlFails(t *testing.T) {
+	t.Parallel() // beside another suite subprocess: see the package comment
 	d := docker(t)
 	r := start(t, []string{"PB_SELFTEST=pause-control"}, "-ginkgo.label-filter=selftest")
 	code := r.wait(t, 6*time.Minute)

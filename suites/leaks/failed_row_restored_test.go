@@ -41,6 +41,7 @@ func readRestorations(t *testing.T, dir string) []restoration {
 // the stack (stack.Restore) so that the row run next passes; the evidence records the
 // restoration, and nothing is left behind.
 func TestFailedRowRestored(t *testing.T) {
+	t.Parallel() // beside another suite subprocess: see the package comment
 	d := docker(t)
 	r := start(t, []string{"PB_SELFTEST=break", "PB_SELFTEST_ROW=" + row}, "-ginkgo.label-filter=selftest")
 	code := r.wait(t, 9*time.Minute)
