@@ -16,7 +16,8 @@
 //	    and the harness's /metrics; then mitigate, check recovery, write the evidence and
 //	    the report into DIR, and tear everything down (also on Ctrl-C).
 //	pbchaos times [-wall 95s] EVIDENCE.json
-//	    per-row detect/fire/recover times and, given the wall time, the overhead ratio.
+//	    per-row detect/fire/recover times, each row's overhead before injection, after
+//	    recovery and waiting for the server, and, given the wall time, the overhead ratio.
 //	pbchaos canary --prometheus URL [--span 30m] [--rules FILE ...] [--for-scale F] [--interval D] [--out DIR]
 //	    release-gate step 6 on production: check the server holds the program's rollback
 //	    triggers as written, watch them for the span through its HTTP API, write the

@@ -25,6 +25,13 @@ import (
 // Everything outside the fault windows (process start, program check, image check, boot,
 // catalogue, steady-state waits, data-loss check, teardown, report) is harness overhead.
 // The lower bound Σ(max(detect, fire) + recover) is printed too.
+//
+// Each row's own overhead is split where the evidence marks it, so that a speed-up can
+// be aimed: before injection (the steady-state check, the fault's set-up), after recovery
+// up to the end of the span the Prometheus server is compared over (the data-loss check),
+// and from that span's end to the row's end (the wait for the server to evaluate past
+// it). Given the wall time, what lies outside every spec (boot, seed, teardown, report)
+// is printed too.
 func cmdTimes(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("times", flag.ContinueOnError)
 	wall := fs.Duration("wall", 0, "wall time of the run, for the overhead ratio (e.g. 95s)")
@@ -46,13 +53,16 @@ func cmdTimes(args []string, stdout io.Writer) error {
 		return fmt.Sprintf("%.1fs", d.Duration.Seconds())
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "row\tstatus\tdetect\tfire\trecover\tinjection→recovered\tspec total")
+	fmt.Fprintln(tw, "row\tstatus\tdetect\tfire\trecover\tinjection→recovered\tbefore injection\tafter recovery\tserver wait\tspec total")
 	var sumInherent, sumLower, sumSpec time.Duration
+	var split splitTotals
 	for _, r := range run.Rows {
 		inherent := time.Duration(0)
 		if !r.Fault.InjectedAt.IsZero() && !r.Mitigation.AppliedAt.IsZero() && r.Times.Recover != nil {
 			inherent = r.Mitigation.AppliedAt.Sub(r.Fault.InjectedAt) + r.Times.Recover.Duration
 		}
+		rs := splitRow(r)
+		split.add(rs)
 		lower := time.Duration(0)
 		if r.Times.Detect != nil {
 			lower = r.Times.Detect.Duration
@@ -70,7 +80,8 @@ func cmdTimes(args []string, stdout io.Writer) error {
 		sumInherent += inherent
 		sumLower += lower
 		sumSpec += spec
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1fs\t%.1fs\n", r.ID, r.Status, ms(r.Times.Detect), ms(r.Times.Fire), ms(r.Times.Recover), inherent.Seconds(), spec.Seconds())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1fs\t%s\t%s\t%s\t%.1fs\n", r.ID, r.Status, ms(r.Times.Detect), ms(r.Times.Fire), ms(r.Times.Recover), inherent.Seconds(),
+			secs(rs.before), secs(rs.after), secs(rs.server), spec.Seconds())
 	}
 	windows := len(run.Rows)
 	for _, w := range []struct {
@@ -92,14 +103,71 @@ func cmdTimes(args []string, stdout io.Writer) error {
 		sumInherent += w.win.Planned.Duration
 		sumLower += w.win.Planned.Duration
 		sumSpec += span
-		fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t%.1fs (planned)\t%.1fs\n", w.name, status, w.win.Planned.Seconds(), span.Seconds())
+		fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t%.1fs (planned)\t-\t-\t-\t%.1fs\n", w.name, status, w.win.Planned.Seconds(), span.Seconds())
 	}
-	fmt.Fprintf(tw, "Σ (%d windows)\t\t\t\t\t%.1fs\t%.1fs\n", windows, sumInherent.Seconds(), sumSpec.Seconds())
+	fmt.Fprintf(tw, "Σ (%d windows)\t\t\t\t\t%.1fs\t%s\t%s\t%s\t%.1fs\n", windows, sumInherent.Seconds(),
+		secs(&split.before), secs(&split.after), secs(&split.server), sumSpec.Seconds())
 	_ = tw.Flush()
 	fmt.Fprintf(stdout, "lower bound Σ(max(detect,fire)+recover) = %.1fs\n", sumLower.Seconds())
 	if *wall > 0 && sumInherent > 0 {
 		fmt.Fprintf(stdout, "wall %.1fs; overhead ratio wall/Σ(injection→recovered) = %.2f (wall/lower bound = %.2f; wall/Σ spec = %.2f)\n",
 			wall.Seconds(), wall.Seconds()/sumInherent.Seconds(), wall.Seconds()/sumLower.Seconds(), wall.Seconds()/sumSpec.Seconds())
+		fmt.Fprintf(stdout, "outside every spec (boot, seed, teardown, report): %.1fs\n", (*wall - sumSpec).Seconds())
 	}
 	return nil
+}
+
+// rowSplit is a row's overhead, cut at the moments its evidence records; nil where a
+// moment is missing (a row that failed before recovering, or ran without the server).
+type rowSplit struct {
+	before, after, server *time.Duration
+}
+
+// splitRow cuts a row at injection, recovery (mitigation applied + time to recover) and
+// the end of the span its server comparison covers.
+func splitRow(r evidence.Row) rowSplit {
+	var s rowSplit
+	span := func(from, to time.Time) *time.Duration {
+		if from.IsZero() || to.IsZero() || to.Before(from) {
+			return nil
+		}
+		d := to.Sub(from)
+		return &d
+	}
+	s.before = span(r.Started, r.Fault.InjectedAt)
+	var recovered time.Time
+	if !r.Mitigation.AppliedAt.IsZero() && r.Times.Recover != nil {
+		recovered = r.Mitigation.AppliedAt.Add(r.Times.Recover.Duration)
+	}
+	if r.Server != nil {
+		s.after = span(recovered, r.Server.To)
+		s.server = span(r.Server.To, r.Ended)
+	} else {
+		s.after = span(recovered, r.Ended)
+	}
+	return s
+}
+
+// totals of the rows' splits: each part over the rows that have it.
+type splitTotals struct {
+	before, after, server time.Duration
+}
+
+func (t *splitTotals) add(s rowSplit) {
+	for _, p := range []struct {
+		sum *time.Duration
+		d   *time.Duration
+	}{{&t.before, s.before}, {&t.after, s.after}, {&t.server, s.server}} {
+		if p.d != nil {
+			*p.sum += *p.d
+		}
+	}
+}
+
+// secs writes a duration in seconds, "-" when it is missing.
+func secs(d *time.Duration) string {
+	if d == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
 }
