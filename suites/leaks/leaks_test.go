@@ -17,8 +17,8 @@
 // before it is seen.
 // Two tests stay sequential, and go test runs them before the others: TestSuiteBadInput
 // times its failure ("within seconds"), and TestParallelProcessesOwnTheirEnvironments
-// starts two stacks itself. TestFailedRowRestored, the longest, sorts first by its file
-// name, so that the shorter tests fill the other slot beside it.
+// starts two stacks itself. Which parallel test takes a free slot first is up to the
+// scheduler (go test releases them together).
 //
 //	go test ./suites/leaks -v            (about three minutes; skipped with -short or without Docker)
 //	PB_LEAKS_ROW=FM8-redis-down          the fast row to use (default FM8-redis-down)
