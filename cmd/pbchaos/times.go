@@ -30,8 +30,9 @@ import (
 // be aimed: before injection (the steady-state check, the fault's set-up), after recovery
 // up to the end of the span the Prometheus server is compared over (the data-loss check),
 // and from that span's end to the row's end (the wait for the server to evaluate past
-// it). Given the wall time, what lies outside every spec (boot, seed, teardown, report)
-// is printed too.
+// it). Given the wall time of a serial run, what lies outside every spec (boot, seed,
+// the restorations after failed specs, teardown, report) is printed too; the specs of a
+// merged `ginkgo -p` run overlap, so there it is not.
 func cmdTimes(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("times", flag.ContinueOnError)
 	wall := fs.Duration("wall", 0, "wall time of the run, for the overhead ratio (e.g. 95s)")
@@ -56,12 +57,15 @@ func cmdTimes(args []string, stdout io.Writer) error {
 	fmt.Fprintln(tw, "row\tstatus\tdetect\tfire\trecover\tinjection→recovered\tbefore injection\tafter recovery\tserver wait\tspec total")
 	var sumInherent, sumLower, sumSpec time.Duration
 	var split splitTotals
+	// A row without a server comparison in a run that had the server did not reach it
+	// (it failed or was interrupted first): its tail is not "after recovery".
+	serverRan := run.PrometheusServer != nil && run.PrometheusServer.Enabled
 	for _, r := range run.Rows {
 		inherent := time.Duration(0)
 		if !r.Fault.InjectedAt.IsZero() && !r.Mitigation.AppliedAt.IsZero() && r.Times.Recover != nil {
 			inherent = r.Mitigation.AppliedAt.Sub(r.Fault.InjectedAt) + r.Times.Recover.Duration
 		}
-		rs := splitRow(r)
+		rs := splitRow(r, serverRan)
 		split.add(rs)
 		lower := time.Duration(0)
 		if r.Times.Detect != nil {
@@ -106,13 +110,22 @@ func cmdTimes(args []string, stdout io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t%.1fs (planned)\t-\t-\t-\t%.1fs\n", w.name, status, w.win.Planned.Seconds(), span.Seconds())
 	}
 	fmt.Fprintf(tw, "Σ (%d windows)\t\t\t\t\t%.1fs\t%s\t%s\t%s\t%.1fs\n", windows, sumInherent.Seconds(),
-		secs(&split.before), secs(&split.after), secs(&split.server), sumSpec.Seconds())
+		split.before.String(), split.after.String(), split.server.String(), sumSpec.Seconds())
 	_ = tw.Flush()
 	fmt.Fprintf(stdout, "lower bound Σ(max(detect,fire)+recover) = %.1fs\n", sumLower.Seconds())
 	if *wall > 0 && sumInherent > 0 {
 		fmt.Fprintf(stdout, "wall %.1fs; overhead ratio wall/Σ(injection→recovered) = %.2f (wall/lower bound = %.2f; wall/Σ spec = %.2f)\n",
 			wall.Seconds(), wall.Seconds()/sumInherent.Seconds(), wall.Seconds()/sumLower.Seconds(), wall.Seconds()/sumSpec.Seconds())
-		fmt.Fprintf(stdout, "outside every spec (boot, seed, teardown, report): %.1fs\n", (*wall - sumSpec).Seconds())
+		switch {
+		case len(run.Shards) > 1 || sumSpec > *wall:
+			fmt.Fprintf(stdout, "outside every spec: not computed (%d shards: their specs overlap in time)\n", max(len(run.Shards), 1))
+		default:
+			var restored time.Duration
+			for _, r := range run.Restorations {
+				restored += r.Took.Duration
+			}
+			fmt.Fprintf(stdout, "outside every spec (boot, seed, restorations %.1fs, teardown, report): %.1fs\n", restored.Seconds(), (*wall - sumSpec).Seconds())
+		}
 	}
 	return nil
 }
@@ -124,8 +137,9 @@ type rowSplit struct {
 }
 
 // splitRow cuts a row at injection, recovery (mitigation applied + time to recover) and
-// the end of the span its server comparison covers.
-func splitRow(r evidence.Row) rowSplit {
+// the end of the span its server comparison covers; in a run without the server
+// (serverRan false) the span ends with the row.
+func splitRow(r evidence.Row, serverRan bool) rowSplit {
 	var s rowSplit
 	span := func(from, to time.Time) *time.Duration {
 		if from.IsZero() || to.IsZero() || to.Before(from) {
@@ -139,29 +153,46 @@ func splitRow(r evidence.Row) rowSplit {
 	if !r.Mitigation.AppliedAt.IsZero() && r.Times.Recover != nil {
 		recovered = r.Mitigation.AppliedAt.Add(r.Times.Recover.Duration)
 	}
-	if r.Server != nil {
+	switch {
+	case r.Server != nil:
 		s.after = span(recovered, r.Server.To)
 		s.server = span(r.Server.To, r.Ended)
-	} else {
+	case !serverRan:
 		s.after = span(recovered, r.Ended)
 	}
 	return s
 }
 
-// totals of the rows' splits: each part over the rows that have it.
+// splitTotals sums each part over the rows that have it.
 type splitTotals struct {
-	before, after, server time.Duration
+	before, after, server partSum
+}
+
+// partSum is one part's sum and how many rows had it.
+type partSum struct {
+	sum  time.Duration
+	rows int
+}
+
+func (p *partSum) add(d *time.Duration) {
+	if d != nil {
+		p.sum += *d
+		p.rows++
+	}
+}
+
+// String is the sum in seconds, "-" when no row had the part.
+func (p partSum) String() string {
+	if p.rows == 0 {
+		return "-"
+	}
+	return secs(&p.sum)
 }
 
 func (t *splitTotals) add(s rowSplit) {
-	for _, p := range []struct {
-		sum *time.Duration
-		d   *time.Duration
-	}{{&t.before, s.before}, {&t.after, s.after}, {&t.server, s.server}} {
-		if p.d != nil {
-			*p.sum += *p.d
-		}
-	}
+	t.before.add(s.before)
+	t.after.add(s.after)
+	t.server.add(s.server)
 }
 
 // secs writes a duration in seconds, "-" when it is missing.

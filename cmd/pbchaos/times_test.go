@@ -49,7 +49,8 @@ func TestTimesCountsRowsControlAndCanary(t *testing.T) {
 	// The row's own overhead: 5 s before injection, 3 s from recovery to the compared
 	// span's end, 2 s waiting for the server; outside the specs 110 − (30+21+22) s.
 	assert.Regexp(t, `FM8-redis-down +passed +2\.0s +12\.0s +5\.0s +20\.0s +5\.0s +3\.0s +2\.0s +30\.0s`, s)
-	assert.Contains(t, s, "outside every spec (boot, seed, teardown, report): 37.0s")
+	assert.Regexp(t, `Σ \(3 windows\) +60\.0s +5\.0s +3\.0s +2\.0s +73\.0s`, s)
+	assert.Contains(t, s, "outside every spec (boot, seed, restorations 0.0s, teardown, report): 37.0s")
 }
 
 // A row that failed before it recovered has no after-recovery part; a run without the
@@ -59,19 +60,56 @@ func TestTimesSplitsOnlyWhatTheEvidenceMarks(t *testing.T) {
 	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	failed := evidence.Row{ID: "FM5-kv-down", Status: evidence.StatusFailed, Started: t0, Ended: t0.Add(70 * time.Second)}
 	failed.Fault.InjectedAt = t0.Add(1 * time.Second)
-	noServer := evidence.Row{ID: "FM8-redis-down", Status: evidence.StatusPassed, Started: t0, Ended: t0.Add(12 * time.Second)}
+	noServer := evidence.Row{ID: "FM8-redis-down", Status: evidence.StatusPassed, Started: t0, Ended: t0.Add(13 * time.Second)}
 	noServer.Fault.InjectedAt = t0.Add(2 * time.Second)
 	noServer.Mitigation.AppliedAt = t0.Add(8 * time.Second)
 	rec := evidence.Millis(time.Second)
-	noServer.Times.Recover = &rec // recovered at t0+9 s, ended at t0+12 s
+	noServer.Times.Recover = &rec // recovered at t0+9 s, ended at t0+13 s
 	run := &evidence.Run{Schema: evidence.SchemaVersion, RunID: "r2", Profile: evidence.ProfileFast,
 		Verdict: evidence.Verdict{Decision: evidence.DecisionNoGo}, Rows: []evidence.Row{failed, noServer}}
+	s := timesOf(t, run, "-wall", "90s")
+	assert.Regexp(t, `FM5-kv-down +failed +- +- +- +0\.0s +1\.0s +- +- +70\.0s`, s)
+	assert.Regexp(t, `FM8-redis-down +passed +- +- +1\.0s +7\.0s +2\.0s +4\.0s +- +13\.0s`, s)
+	// before 1+2 s, after 4 s (the failed row has none), no server wait at all.
+	assert.Regexp(t, `Σ \(2 windows\) +7\.0s +3\.0s +4\.0s +- +83\.0s`, s)
+	assert.Contains(t, s, "outside every spec (boot, seed, restorations 0.0s, teardown, report): 7.0s")
+}
+
+// In a run that had the server, a row without a comparison did not reach it (it failed or
+// was interrupted first): its tail is neither "after recovery" nor a server wait. A
+// comparison whose span ends after the row (a clock step) gives no server wait.
+func TestTimesDoesNotTakeAMissingComparisonForAServerlessRun(t *testing.T) {
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	rec := evidence.Millis(time.Second)
+	interrupted := evidence.Row{ID: "FM8-redis-down", Status: evidence.StatusInterrupted, Started: t0, Ended: t0.Add(20 * time.Second)}
+	interrupted.Fault.InjectedAt = t0.Add(2 * time.Second)
+	interrupted.Mitigation.AppliedAt = t0.Add(8 * time.Second)
+	interrupted.Times.Recover = &rec
+	skewed := evidence.Row{ID: "FM5-kv-down", Status: evidence.StatusPassed, Started: t0, Ended: t0.Add(10 * time.Second)}
+	skewed.Fault.InjectedAt = t0.Add(1 * time.Second)
+	skewed.Mitigation.AppliedAt = t0.Add(5 * time.Second)
+	skewed.Times.Recover = &rec
+	skewed.Server = &evidence.ServerAgreement{From: t0, To: t0.Add(11 * time.Second)}
+	run := &evidence.Run{Schema: evidence.SchemaVersion, RunID: "r3", Profile: evidence.ProfileFast,
+		Verdict:          evidence.Verdict{Decision: evidence.DecisionNoGo},
+		PrometheusServer: &evidence.PrometheusServer{Enabled: true},
+		Rows:             []evidence.Row{interrupted, skewed},
+		Shards:           []evidence.Shard{{RunID: "r3", Started: t0}, {RunID: "r3", Started: t0}},
+	}
+	s := timesOf(t, run, "-wall", "25s")
+	assert.Regexp(t, `FM8-redis-down +interrupted +- +- +1\.0s +7\.0s +2\.0s +- +- +20\.0s`, s)
+	assert.Regexp(t, `FM5-kv-down +passed +- +- +1\.0s +5\.0s +1\.0s +5\.0s +- +10\.0s`, s)
+	// Two shards: their specs overlap, so wall − Σ spec says nothing.
+	assert.Contains(t, s, "outside every spec: not computed (2 shards")
+	assert.NotContains(t, s, "outside every spec (")
+}
+
+// timesOf writes run as an evidence file and returns `pbchaos times` on it.
+func timesOf(t *testing.T, run *evidence.Run, args ...string) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "evidence.json")
 	require.NoError(t, evidence.Write(path, run, nil))
 	var out bytes.Buffer
-	require.NoError(t, cmdTimes([]string{path}, &out))
-	s := out.String()
-	assert.Regexp(t, `FM5-kv-down +failed +- +- +- +0\.0s +1\.0s +- +- +70\.0s`, s)
-	assert.Regexp(t, `FM8-redis-down +passed +- +- +1\.0s +7\.0s +2\.0s +3\.0s +- +12\.0s`, s)
-	assert.Regexp(t, `Σ \(2 windows\) +7\.0s +3\.0s +3\.0s +0\.0s +82\.0s`, s)
+	require.NoError(t, cmdTimes(append(args, path), &out))
+	return out.String()
 }
