@@ -12,9 +12,9 @@
 // That isolation is also why the single-subprocess tests run side by side (t.Parallel;
 // go test runs at most -parallel of them at once, GOMAXPROCS by default: two on the
 // reference machine): each subprocess has its own run id, network, ports and PB_OUT.
-// A subprocess sweeps dead runs' objects when it starts, but a new one starts only in
-// the slot of a test that has ended, its leftovers already counted: no leak is swept
-// before it is seen.
+// A subprocess sweeps dead runs' objects when it starts, so each subprocess's leftovers
+// are counted when it exits, before it is reaped: until then its PID reads as alive and
+// no sweep beside it takes its objects for a dead run's.
 // Two tests stay sequential, and go test runs them before the others: TestSuiteBadInput
 // times its failure ("within seconds"), and TestParallelProcessesOwnTheirEnvironments
 // starts two stacks itself. Which parallel test takes a free slot first is up to the
@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"golang.org/x/sys/unix"
 
 	"github.com/pocketbrain/chaos/harness/env"
 	"github.com/pocketbrain/chaos/harness/profile"
@@ -195,6 +196,11 @@ type run struct {
 	err   error
 	began time.Time
 	ended time.Duration
+	// left is what carried the subprocess's PID label once it had exited, counted before
+	// it was reaped (leftErr: why it could not be counted).
+	left    env.SweepReport
+	leftRun map[string]bool
+	leftErr error
 }
 
 func start(t *testing.T, extraEnv []string, args ...string) *run {
@@ -205,8 +211,19 @@ func start(t *testing.T, extraEnv []string, args ...string) *run {
 	r := &run{out: t.TempDir(), lines: make(chan string, 4096), done: make(chan struct{}), began: time.Now()}
 	r.cmd = exec.Command(suiteBin, append([]string{"-test.timeout", "10m", "-ginkgo.no-color"}, args...)...)
 	r.cmd.Dir = suiteDir
-	r.cmd.Env = append(os.Environ(), "TESTCONTAINERS_RYUK_DISABLED=true", "PB_OUT="+r.out, unseeded)
+	// PB_LISTEN from the caller's shell (a fixed scrape target) would be one port for two
+	// subprocesses side by side: each gets a free one, unless a test asks otherwise.
+	r.cmd.Env = append(os.Environ(), "TESTCONTAINERS_RYUK_DISABLED=true", "PB_OUT="+r.out, unseeded, "PB_LISTEN=127.0.0.1:0")
 	r.cmd.Env = append(r.cmd.Env, extraEnv...) // later entries win: a test may ask for the seed
+	r.launch(t, nil)
+	return r
+}
+
+// launch starts r.cmd with its output collected, counts its leftovers when it exits
+// (then beforeReap, when set, runs while the process is still unreaped), and stops it
+// and sweeps its objects when the test ends.
+func (r *run) launch(t *testing.T, beforeReap func()) {
+	t.Helper()
 	pr, pw := io.Pipe()
 	r.cmd.Stdout, r.cmd.Stderr = pw, pw
 	subproc.Prepare(r.cmd)
@@ -229,6 +246,10 @@ func start(t *testing.T, extraEnv []string, args ...string) *run {
 		}
 	}()
 	go func() {
+		r.countLeftovers()
+		if beforeReap != nil {
+			beforeReap()
+		}
 		r.err = r.cmd.Wait()
 		untrack()
 		r.ended = time.Since(r.began)
@@ -237,7 +258,33 @@ func start(t *testing.T, extraEnv []string, args ...string) *run {
 	}()
 	// Whatever happens to the test: the subprocess is stopped and its objects swept.
 	t.Cleanup(func() { r.stop(t) })
-	return r
+}
+
+// countLeftovers waits for the subprocess to exit without reaping it and then counts what
+// it left. Until the reap its PID still reads as alive, so the start-of-suite sweep of a
+// subprocess beside it (which removes what dead runs left) cannot remove a leak of this
+// one before it is counted.
+func (r *run) countLeftovers() {
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, r.cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err == nil {
+			break
+		}
+		if err != unix.EINTR {
+			r.leftErr = fmt.Errorf("waitid(pid %d): %w", r.cmd.Process.Pid, err)
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d, err := env.NewDocker(ctx, env.DefaultTimeouts())
+	if err != nil {
+		r.leftErr = err
+		return
+	}
+	defer d.Close()
+	r.left, r.leftRun, r.leftErr = owned(ctx, d, r.cmd.Process.Pid)
 }
 
 // stop ends a subprocess still running as Ctrl-C would (SIGINT, so that it tears its
@@ -363,22 +410,28 @@ func (ev evidence) row(id string) (status, failure string) {
 	return "", ""
 }
 
-// noLeftovers asserts that nothing of the subprocess is left; if something is, it is
-// reported and removed (scoped by its run id), so one failure does not pile up.
-func noLeftovers(t *testing.T, d *env.Docker, pid int) {
+// noLeftovers asserts that the ended subprocess left nothing (counted when it exited,
+// before it was reaped); if it did, that is reported and removed (scoped by its run id),
+// so one failure does not pile up.
+func (r *run) noLeftovers(t *testing.T, d *env.Docker) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	rep, runs, err := owned(ctx, d, pid)
-	if err != nil {
-		t.Fatalf("list leftovers: %v", err)
+	select {
+	case <-r.done:
+	default:
+		t.Fatalf("noLeftovers before the subprocess ended")
 	}
-	t.Logf("leftovers of pid %d: %d containers, %d networks, %d volumes", pid, rep.Containers, rep.Networks, rep.Volumes)
-	if rep.Containers+rep.Networks+rep.Volumes == 0 {
+	pid := r.cmd.Process.Pid
+	if r.leftErr != nil {
+		t.Fatalf("list leftovers of pid %d: %v", pid, r.leftErr)
+	}
+	t.Logf("leftovers of pid %d at its exit: %d containers, %d networks, %d volumes", pid, r.left.Containers, r.left.Networks, r.left.Volumes)
+	if r.left.Containers+r.left.Networks+r.left.Volumes == 0 {
 		return
 	}
-	t.Errorf("LEAK: pid %d left %d containers, %d networks, %d volumes (runs %v)", pid, rep.Containers, rep.Networks, rep.Volumes, runs)
-	for id := range runs {
+	t.Errorf("LEAK: pid %d left %d containers, %d networks, %d volumes (runs %v)", pid, r.left.Containers, r.left.Networks, r.left.Volumes, r.leftRun)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for id := range r.leftRun {
 		if id != "" {
 			_, _ = d.Sweep(ctx, env.SweepAll, id)
 		}
@@ -397,7 +450,7 @@ func TestPassingRun(t *testing.T) {
 	if code != 0 {
 		t.Errorf("suite exit %d, want 0; output:\n%s", code, tail(r.output(), 60))
 	}
-	noLeftovers(t, d, r.cmd.Process.Pid)
+	r.noLeftovers(t, d)
 	ev := readEvidence(t, r.out)
 	if st, _ := ev.row(row); st != "passed" || !ev.Complete || ev.Interrupted {
 		t.Errorf("evidence: row %s %q, complete=%v interrupted=%v; want passed, complete", row, st, ev.Complete, ev.Interrupted)
@@ -417,7 +470,7 @@ func TestFailingRun(t *testing.T) {
 	if code == 0 {
 		t.Errorf("suite passed with an impossible detection; output:\n%s", tail(r.output(), 60))
 	}
-	noLeftovers(t, d, r.cmd.Process.Pid)
+	r.noLeftovers(t, d)
 	ev := readEvidence(t, r.out)
 	st, failure := ev.row(row)
 	t.Logf("evidence: row %s %s (%s), complete=%v, verdict %s", row, st, failure, ev.Complete, ev.Verdict.Decision)
@@ -479,7 +532,7 @@ func TestPanicInSpec(t *testing.T) {
 	if !strings.Contains(r.output(), "selftest: a panic in the middle of a faulted row") {
 		t.Errorf("the panic is not in the output:\n%s", tail(r.output(), 60))
 	}
-	noLeftovers(t, d, r.cmd.Process.Pid)
+	r.noLeftovers(t, d)
 	ev := readEvidence(t, r.out)
 	st, failure := ev.row("selftest-panic-" + row)
 	t.Logf("evidence: row %s (%s), complete=%v interrupted=%v, verdict %s", st, failure, ev.Complete, ev.Interrupted, ev.Verdict.Decision)
@@ -517,7 +570,7 @@ func TestInterruptMidSpec(t *testing.T) {
 	if code == 0 {
 		t.Errorf("an interrupted suite exited 0")
 	}
-	noLeftovers(t, d, r.cmd.Process.Pid)
+	r.noLeftovers(t, d)
 	ev := readEvidence(t, r.out)
 	st, failure := ev.row(row)
 	t.Logf("evidence: complete=%v interrupted=%v (%s); row %s (%s); verdict %s", ev.Complete, ev.Interrupted, ev.InterruptReason, st, failure, ev.Verdict.Decision)

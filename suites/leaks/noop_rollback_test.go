@@ -20,7 +20,7 @@ func TestNoopRollbackFails(t *testing.T) {
 	if code == 0 {
 		t.Errorf("suite passed although the mitigation changed nothing")
 	}
-	noLeftovers(t, d, r.cmd.Process.Pid)
+	r.noLeftovers(t, d)
 	ev := readEvidence(t, r.out)
 	st, failure := ev.row("selftest-noop-rollback-RG-readiness-bad-release")
 	t.Logf("evidence: row %s (%s), verdict %s", st, failure, ev.Verdict.Decision)

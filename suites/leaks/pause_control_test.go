@@ -19,7 +19,7 @@ func TestPausedControlFails(t *testing.T) {
 	if code == 0 {
 		t.Errorf("suite passed although the control ran with the fleet paused")
 	}
-	noLeftovers(t, d, r.cmd.Process.Pid)
+	r.noLeftovers(t, d)
 	ev := readEvidence(t, r.out)
 	st, failure := ev.row("selftest-pause-control")
 	t.Logf("evidence: row %s (%s), verdict %s", st, failure, ev.Verdict.Decision)

@@ -55,7 +55,7 @@ func TestFailedRowRestored(t *testing.T) {
 			t.Log(l)
 		}
 	}
-	noLeftovers(t, d, r.cmd.Process.Pid)
+	r.noLeftovers(t, d)
 	ev := readEvidence(t, r.out)
 	if st, failure := ev.row("selftest-break"); st != "failed" {
 		t.Errorf("the breaking spec's row is %q (%s), want failed", st, failure)
