@@ -20,7 +20,7 @@
 // starts two stacks itself. Which parallel test takes a free slot first is up to the
 // scheduler (go test releases them together).
 //
-//	go test ./suites/leaks -v            (about three minutes; skipped with -short or without Docker)
+//	go test ./suites/leaks -v            (about three and a half minutes; skipped with -short or without Docker)
 //	PB_LEAKS_ROW=FM8-redis-down          the fast row to use (default FM8-redis-down)
 package leaks
 
@@ -220,9 +220,9 @@ func start(t *testing.T, extraEnv []string, args ...string) *run {
 }
 
 // launch starts r.cmd with its output collected, counts its leftovers when it exits
-// (then beforeReap, when set, runs while the process is still unreaped), and stops it
-// and sweeps its objects when the test ends.
-func (r *run) launch(t *testing.T, beforeReap func()) {
+// (afterReap, when set, runs once it is reaped: a test's stand-in for a sweep beside
+// it), and stops it and sweeps its objects when the test ends.
+func (r *run) launch(t *testing.T, afterReap func()) {
 	t.Helper()
 	pr, pw := io.Pipe()
 	r.cmd.Stdout, r.cmd.Stderr = pw, pw
@@ -247,10 +247,10 @@ func (r *run) launch(t *testing.T, beforeReap func()) {
 	}()
 	go func() {
 		r.countLeftovers()
-		if beforeReap != nil {
-			beforeReap()
-		}
 		r.err = r.cmd.Wait()
+		if afterReap != nil {
+			afterReap()
+		}
 		untrack()
 		r.ended = time.Since(r.began)
 		_ = pw.Close()
