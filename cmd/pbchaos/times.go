@@ -30,8 +30,9 @@ import (
 // be aimed: before injection (the steady-state check, the fault's set-up), after recovery
 // up to the end of the span the Prometheus server is compared over (the data-loss check),
 // and from that span's end to the row's end (the wait for the server to evaluate past
-// it). Given the wall time of a serial run, what lies outside every spec (boot, seed,
-// the restorations after failed specs, teardown, report) is printed too; the specs of a
+// it). Given the wall time of a serial run, what lies outside the rows, control and
+// canary (boot, seed, the suite's other specs such as baseline and gate, the
+// restorations after failed specs, teardown, report) is printed too; the specs of a
 // merged `ginkgo -p` run overlap, so there it is not.
 func cmdTimes(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("times", flag.ContinueOnError)
@@ -118,13 +119,13 @@ func cmdTimes(args []string, stdout io.Writer) error {
 			wall.Seconds(), wall.Seconds()/sumInherent.Seconds(), wall.Seconds()/sumLower.Seconds(), wall.Seconds()/sumSpec.Seconds())
 		switch {
 		case len(run.Shards) > 1 || sumSpec > *wall:
-			fmt.Fprintf(stdout, "outside every spec: not computed (%d shards: their specs overlap in time)\n", max(len(run.Shards), 1))
+			fmt.Fprintf(stdout, "outside the rows, control and canary: not computed (%d shards: their specs overlap in time)\n", max(len(run.Shards), 1))
 		default:
 			var restored time.Duration
 			for _, r := range run.Restorations {
 				restored += r.Took.Duration
 			}
-			fmt.Fprintf(stdout, "outside every spec (boot, seed, restorations %.1fs, teardown, report): %.1fs\n", restored.Seconds(), (*wall - sumSpec).Seconds())
+			fmt.Fprintf(stdout, "outside the rows, control and canary (boot, seed, other specs, restorations %.1fs, teardown, report): %.1fs\n", restored.Seconds(), (*wall - sumSpec).Seconds())
 		}
 	}
 	return nil

@@ -50,7 +50,7 @@ func TestTimesCountsRowsControlAndCanary(t *testing.T) {
 	// span's end, 2 s waiting for the server; outside the specs 110 − (30+21+22) s.
 	assert.Regexp(t, `FM8-redis-down +passed +2\.0s +12\.0s +5\.0s +20\.0s +5\.0s +3\.0s +2\.0s +30\.0s`, s)
 	assert.Regexp(t, `Σ \(3 windows\) +60\.0s +5\.0s +3\.0s +2\.0s +73\.0s`, s)
-	assert.Contains(t, s, "outside every spec (boot, seed, restorations 0.0s, teardown, report): 37.0s")
+	assert.Contains(t, s, "outside the rows, control and canary (boot, seed, other specs, restorations 0.0s, teardown, report): 37.0s")
 }
 
 // A row that failed before it recovered has no after-recovery part; a run without the
@@ -72,7 +72,7 @@ func TestTimesSplitsOnlyWhatTheEvidenceMarks(t *testing.T) {
 	assert.Regexp(t, `FM8-redis-down +passed +- +- +1\.0s +7\.0s +2\.0s +4\.0s +- +13\.0s`, s)
 	// before 1+2 s, after 4 s (the failed row has none), no server wait at all.
 	assert.Regexp(t, `Σ \(2 windows\) +7\.0s +3\.0s +4\.0s +- +83\.0s`, s)
-	assert.Contains(t, s, "outside every spec (boot, seed, restorations 0.0s, teardown, report): 7.0s")
+	assert.Contains(t, s, "outside the rows, control and canary (boot, seed, other specs, restorations 0.0s, teardown, report): 7.0s")
 }
 
 // In a run that had the server, a row without a comparison did not reach it (it failed or
@@ -100,8 +100,8 @@ func TestTimesDoesNotTakeAMissingComparisonForAServerlessRun(t *testing.T) {
 	assert.Regexp(t, `FM8-redis-down +interrupted +- +- +1\.0s +7\.0s +2\.0s +- +- +20\.0s`, s)
 	assert.Regexp(t, `FM5-kv-down +passed +- +- +1\.0s +5\.0s +1\.0s +5\.0s +- +10\.0s`, s)
 	// Two shards: their specs overlap, so wall − Σ spec says nothing.
-	assert.Contains(t, s, "outside every spec: not computed (2 shards")
-	assert.NotContains(t, s, "outside every spec (")
+	assert.Contains(t, s, "outside the rows, control and canary: not computed (2 shards")
+	assert.NotContains(t, s, "outside the rows, control and canary (")
 }
 
 // timesOf writes run as an evidence file and returns `pbchaos times` on it.
